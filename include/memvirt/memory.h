@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memory model: a tree of regions rendered into flat views per address
+ * space, exactly as QEMU 7.2 renders them (shared/reference/qemu-memory.md
+ * §3.1-3.4, §3.10).
+ *
+ * Invariants (pinned by tests/unit/test_rules.c, one test per rule):
+ *  - Everything hangs off a struct mv_machine; there is no global state.
+ *  - Siblings are kept in QEMU's list order: priority descending, and among
+ *    equal priorities the most recently added first.  Rendering walks that
+ *    order and a terminating region only fills gaps, so the first region
+ *    rendered at an address wins.
+ *  - An alias renders its target shifted so that alias offset O appears at
+ *    the alias' own address; the target's own address is cancelled out.
+ *  - A region that terminates (RAM, ROM, ROM device, MMIO) and has children
+ *    is the background of the addresses its children leave free.
+ *  - readonly and nonvolatile are inherited down the render (OR).
+ *  - A flat view is sorted, non-overlapping and maximally merged with
+ *    QEMU's can_merge rule; mv_flatview_check() verifies it.
+ *  - A published flat view is immutable and holds a reference on each
+ *    region it names, so a region stays valid until every view naming it
+ *    has been released.
+ *  - Address spaces whose root leads (memory_region_get_flatview_root) to
+ *    the same region share one flat view; a root with nothing enabled gives
+ *    the machine's shared empty view.
+ *  - Changes made inside mv_txn_begin()/mv_txn_commit() pairs (nestable)
+ *    are rendered once per distinct root at the outermost commit, and not
+ *    at all when QEMU's update_pending rules say nothing changed.
+ *  - A change that would make the region graph cyclic (through children
+ *    or alias targets) is refused with -ELOOP.
+ *
+ * Sizes are uint64_t where UINT64_MAX means 2^64 (MV_SIZE_2_64).
+ * Every function returns 0 or a negative errno unless documented otherwise.
+ * Context: one writer at a time per machine (the caller serialises).
+ */
+#ifndef MEMVIRT_MEMORY_H
+#define MEMVIRT_MEMORY_H
+
+#include <stdio.h>
+
+#include <memvirt/types.h>
+
+struct mv_machine;
+struct mv_region;
+struct mv_as;
+struct mv_flatview;
+
+/* ---- machine -------------------------------------------------------- */
+
+/**
+ * mv_machine_new() - create an empty machine context.
+ * @out: receives the machine; the caller owns it (mv_machine_free()).
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int mv_machine_new(struct mv_machine **out);
+
+/**
+ * mv_machine_free() - destroy a machine: its address spaces, views and the
+ * regions it registered.  Regions the caller still holds references on stay
+ * valid until unreferenced.  NULL is allowed.
+ */
+void mv_machine_free(struct mv_machine *m);
+
+/**
+ * mv_machine_fail_alloc_after() - fault injection for tests: the (n+1)-th
+ * allocation from now on made through this machine fails with -ENOMEM (and
+ * every one after it, until reset).  n < 0 turns injection off.
+ */
+void mv_machine_fail_alloc_after(struct mv_machine *m, long n);
+
+/**
+ * struct mv_machine_stats - counters tests use to pin the commit rules.
+ * @renders: flat views rendered since the machine was created.
+ * @commits: outermost commits that rendered something.
+ */
+struct mv_machine_stats {
+	uint64_t renders;
+	uint64_t commits;
+};
+void mv_machine_get_stats(const struct mv_machine *m,
+			  struct mv_machine_stats *st);
+
+/**
+ * mv_machine_register_region() - give the machine a reference on @r under
+ * the unique key @id so mv_machine_find_region() finds it; the machine drops
+ * that reference in mv_machine_free().  Machine files and presets use it.
+ *
+ * Return: 0, -EEXIST if @id is taken, -ENOMEM.
+ */
+int mv_machine_register_region(struct mv_machine *m, const char *id,
+			       struct mv_region *r);
+/* Borrowed pointer, or NULL. */
+struct mv_region *mv_machine_find_region(const struct mv_machine *m,
+					 const char *id);
+/* Borrowed pointer to the address space called @name, or NULL. */
+struct mv_as *mv_machine_find_as(const struct mv_machine *m,
+				 const char *name);
+
+/* ---- regions -------------------------------------------------------- */
+
+enum mv_region_kind {
+	MV_REGION_CONTAINER,
+	MV_REGION_RAM,	      /* RAM; ROM is RAM with readonly set */
+	MV_REGION_ROM_DEVICE, /* RAM for reads in romd mode, ops for writes */
+	MV_REGION_IO,	      /* MMIO or port I/O through an ops table */
+	MV_REGION_ALIAS,
+};
+
+enum mv_endian {
+	MV_ENDIAN_NATIVE,
+	MV_ENDIAN_LITTLE,
+	MV_ENDIAN_BIG,
+};
+
+/* MEMTX-style result bits of an access. */
+#define MV_MEMTX_OK 0u
+#define MV_MEMTX_ERROR (1u << 0)
+#define MV_MEMTX_DECODE_ERROR (1u << 1)
+#define MV_MEMTX_ACCESS_ERROR (1u << 2)
+
+/**
+ * struct mv_region_ops - callbacks of an MMIO, port-I/O or ROM device region
+ * (QEMU's MemoryRegionOps).  @read and @write return MEMTX bits.
+ * @valid: what the device accepts (max_access_size 0 means 4, as in QEMU);
+ * @accepts, when set, may refuse an access.  @impl: what the callbacks
+ * implement; larger accesses are split (impl.min 0 means 1, max 0 means 4).
+ */
+struct mv_region_ops {
+	unsigned (*read)(void *opaque, uint64_t addr, uint64_t *data,
+			 unsigned size);
+	unsigned (*write)(void *opaque, uint64_t addr, uint64_t data,
+			  unsigned size);
+	bool (*accepts)(void *opaque, uint64_t addr, unsigned size,
+			bool is_write);
+	enum mv_endian endianness;
+	struct {
+		unsigned min_access_size;
+		unsigned max_access_size;
+		bool unaligned;
+	} valid, impl;
+};
+
+enum mv_ram_backend {
+	MV_RAM_ANON,  /* anonymous mmap (private unless @share) */
+	MV_RAM_MEMFD, /* memfd, always shared, fd shareable with peers */
+	MV_RAM_FILE,  /* a file or a directory (hugetlbfs mount) at @path */
+	MV_RAM_PTR,   /* caller-provided host memory at @host */
+};
+
+/**
+ * struct mv_ram_opts - how a RAM block gets host memory.  All-zero means
+ * anonymous private memory, no preallocation, block name = region name.
+ * @max_size: a resizeable block reserves this much (0: the region size).
+ * @block_name: the RAM block's idstr (info ramblock), NULL for the name.
+ * @path: for MV_RAM_FILE; a directory gets an unlinked temporary file.
+ * @host: for MV_RAM_PTR; the caller keeps ownership and keeps it mapped
+ *	  for the region's lifetime.
+ */
+struct mv_ram_opts {
+	enum mv_ram_backend backend;
+	uint64_t max_size;
+	const char *block_name;
+	const char *path;
+	void *host;
+	bool share;
+	bool prealloc;
+	bool thp;
+};
+
+/*
+ * Constructors.  @name is copied.  The new region has one reference, owned
+ * by the caller (mv_region_unref()).  RAM constructors map host memory.
+ * Return: 0, -EINVAL (bad size/options), -ENOMEM, or the errno of the
+ * backing mmap/open/ftruncate.
+ */
+int mv_region_new_container(struct mv_machine *m, const char *name,
+			    uint64_t size, struct mv_region **out);
+int mv_region_new_io(struct mv_machine *m, const char *name, uint64_t size,
+		     const struct mv_region_ops *ops, void *opaque,
+		     struct mv_region **out);
+/* An I/O region with no ops: every access is a decode error. */
+int mv_region_new_reservation(struct mv_machine *m, const char *name,
+			      uint64_t size, struct mv_region **out);
+int mv_region_new_ram(struct mv_machine *m, const char *name, uint64_t size,
+		      const struct mv_ram_opts *opts, struct mv_region **out);
+int mv_region_new_rom(struct mv_machine *m, const char *name, uint64_t size,
+		      const struct mv_ram_opts *opts, struct mv_region **out);
+int mv_region_new_rom_device(struct mv_machine *m, const char *name,
+			     uint64_t size, const struct mv_region_ops *ops,
+			     void *opaque, const struct mv_ram_opts *opts,
+			     struct mv_region **out);
+/* The alias takes a reference on @target. */
+int mv_region_new_alias(struct mv_machine *m, const char *name,
+			struct mv_region *target, uint64_t offset,
+			uint64_t size, struct mv_region **out);
+
+void mv_region_ref(struct mv_region *r);
+/* Drops one reference; the last one frees the region and its RAM. */
+void mv_region_unref(struct mv_region *r);
+
+/*
+ * Subregions.  The parent takes a reference on @child.  Adding to an alias
+ * is -EINVAL, a child that already has a parent -EBUSY, a cycle -ELOOP.
+ * mv_region_add_subregion() is the overlap variant with priority 0.
+ */
+int mv_region_add_subregion(struct mv_region *parent, uint64_t offset,
+			    struct mv_region *child);
+int mv_region_add_subregion_overlap(struct mv_region *parent, uint64_t offset,
+				    struct mv_region *child, int priority);
+/* -ENOENT if @child is not a subregion of @parent. */
+int mv_region_del_subregion(struct mv_region *parent, struct mv_region *child);
+
+/* Setters; each runs in its own transaction (nested in the caller's). */
+int mv_region_set_enabled(struct mv_region *r, bool enabled);
+int mv_region_set_address(struct mv_region *r, uint64_t addr);
+int mv_region_set_size(struct mv_region *r, uint64_t size);
+int mv_region_set_alias_offset(struct mv_region *r, uint64_t offset);
+int mv_region_set_readonly(struct mv_region *r, bool readonly);
+int mv_region_set_nonvolatile(struct mv_region *r, bool nonvolatile);
+int mv_region_rom_device_set_romd(struct mv_region *r, bool romd);
+/* An owner tag shown by mtree --owner; @owner is copied, NULL clears. */
+int mv_region_set_owner(struct mv_region *r, const char *owner);
+
+/* Getters (borrowed pointers, valid while the region is). */
+const char *mv_region_name(const struct mv_region *r);
+const char *mv_region_owner(const struct mv_region *r);
+enum mv_region_kind mv_region_kind(const struct mv_region *r);
+/* QEMU's memory_region_type(): "ram", "rom", "romd", "ramd" or "i/o". */
+const char *mv_region_type(const struct mv_region *r);
+uint64_t mv_region_size(const struct mv_region *r); /* UINT64_MAX = 2^64 */
+uint64_t mv_region_addr(const struct mv_region *r);
+int mv_region_priority(const struct mv_region *r);
+bool mv_region_enabled(const struct mv_region *r);
+bool mv_region_readonly(const struct mv_region *r);
+struct mv_region *mv_region_container(const struct mv_region *r);
+struct mv_region *mv_region_alias_target(const struct mv_region *r);
+uint64_t mv_region_alias_offset(const struct mv_region *r);
+/* Host pointer of a RAM/ROM/ROM-device region's block, or NULL. */
+void *mv_region_ram_ptr(const struct mv_region *r);
+/* The memfd or file descriptor backing the block, or -1 (still owned). */
+int mv_region_ram_fd(const struct mv_region *r);
+
+/* ---- RAM blocks ------------------------------------------------------ */
+
+/*
+ * struct mv_ramblock_info - one RAM block as `info ramblock` lists it.
+ * Pointers are borrowed from the machine.
+ */
+struct mv_ramblock_info {
+	const char *idstr;
+	uint64_t page_size;
+	mv_ram_addr_t offset;
+	uint64_t used_length;
+	uint64_t max_length;
+	void *host;
+	struct mv_region *mr;
+};
+
+/* Number of RAM blocks, in QEMU's list order (max_length descending). */
+size_t mv_ramblock_count(const struct mv_machine *m);
+int mv_ramblock_get(const struct mv_machine *m, size_t i,
+		    struct mv_ramblock_info *info);
+
+/* ---- address spaces and flat views ---------------------------------- */
+
+/**
+ * mv_as_new() - create an address space over @root and render its view.
+ * The address space takes a reference on @root; the machine owns the
+ * address space.  Return: 0, -EEXIST (name taken), -ENOMEM.
+ */
+int mv_as_new(struct mv_machine *m, const char *name, struct mv_region *root,
+	      struct mv_as **out);
+const char *mv_as_name(const struct mv_as *as);
+struct mv_region *mv_as_root(const struct mv_as *as);
+
+/*
+ * struct mv_flat_range - one range of a flat view, [first, last] inclusive
+ * in the address space.  @mr is the terminating region that answers there;
+ * @offset_in_region is the offset of @first inside @mr.
+ */
+struct mv_flat_range {
+	uint64_t first;
+	uint64_t last;
+	struct mv_region *mr;
+	uint64_t offset_in_region;
+	uint8_t dirty_log_mask;
+	bool romd_mode;
+	bool readonly;
+	bool nonvolatile;
+};
+
+/**
+ * mv_as_get_flatview() - the address space's current view, with a
+ * reference the caller owns (mv_flatview_unref()).
+ */
+struct mv_flatview *mv_as_get_flatview(struct mv_as *as);
+void mv_flatview_ref(struct mv_flatview *fv);
+void mv_flatview_unref(struct mv_flatview *fv);
+/* Borrowed: the ranges, sorted by address, valid while @fv is held. */
+const struct mv_flat_range *mv_flatview_ranges(const struct mv_flatview *fv,
+					       size_t *nr);
+/* The region the view was rendered from, or NULL for the empty view. */
+struct mv_region *mv_flatview_root(const struct mv_flatview *fv);
+/* The range holding @addr, or NULL. */
+const struct mv_flat_range *mv_flatview_lookup(const struct mv_flatview *fv,
+					       uint64_t addr);
+
+/**
+ * mv_flatview_check() - verify a view's invariants: ranges sorted,
+ * non-overlapping, non-empty, maximally merged (no adjacent pair that
+ * QEMU's can_merge would join), offsets inside their region.
+ * @why: receives a description of the first violation (may be NULL).
+ * Return: 0, or -EINVAL.
+ */
+int mv_flatview_check(const struct mv_flatview *fv, char *why, size_t len);
+
+/* ---- transactions ---------------------------------------------------- */
+
+void mv_txn_begin(struct mv_machine *m);
+/**
+ * mv_txn_commit() - end a transaction; the outermost commit re-renders
+ * every distinct root if anything changed.  On -ENOMEM the previous views
+ * stay published and the change stays pending for the next commit.
+ */
+int mv_txn_commit(struct mv_machine *m);
+
+/* ---- GPA <-> HVA ------------------------------------------------------ */
+
+/**
+ * mv_as_gpa_to_hva() - host address of RAM at @gpa.
+ * @len: receives the number of bytes contiguous from @gpa in that range.
+ * Return: 0, or -ENOENT (hole or not RAM).
+ */
+int mv_as_gpa_to_hva(struct mv_as *as, mv_gpa_t gpa, void **hva,
+		     uint64_t *len);
+/**
+ * mv_as_hva_to_gpas() - every GPA of @as whose RAM is at @hva (an HVA has
+ * several GPAs through aliases).  Fills up to @max entries of @gpas in
+ * ascending order and sets @nr to the total found (may exceed @max).
+ */
+int mv_as_hva_to_gpas(struct mv_as *as, const void *hva, mv_gpa_t *gpas,
+		      size_t max, size_t *nr);
+
+/* ---- sizes ------------------------------------------------------------ */
+
+/**
+ * mv_parse_size() - parse a size as QEMU's -m does: a number with an
+ * optional K/M/G/T/P/E suffix (powers of 1024, optional trailing B);
+ * a bare number is in @default_unit bytes.  0x-hex is accepted.
+ * Return: 0, -EINVAL (malformed), -ERANGE (overflow).
+ */
+int mv_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
+
+/* ---- built-in device ops (for machine files and presets) ------------ */
+
+/*
+ * QEMU's unassigned_io_ops: reads return all-ones, writes are ignored, every
+ * size 1-8 accepted.  The x86 `io` root uses it, so port-I/O holes read
+ * 0xff...  (shared/reference/qemu-memory.md §3.8).
+ */
+extern const struct mv_region_ops mv_unassigned_io_ops;
+/* Reads return 0, writes are ignored, sizes 1-8 (a stand-in device). */
+extern const struct mv_region_ops mv_zero_ops;
+
+/* ---- printing: info mtree / info ramblock / explain ------------------ */
+
+#define MV_MTREE_FLAT (1u << 0)	    /* info mtree -f */
+#define MV_MTREE_DISABLED (1u << 1) /* info mtree -D */
+#define MV_MTREE_OWNER (1u << 2)    /* info mtree -o (owner tags) */
+
+/**
+ * mv_mtree_print() - write QEMU 7.2's `info mtree [-f] [-D]` text for the
+ * machine to @out.  Blocks (address-space groups, memory-region blocks,
+ * flat views) are emitted sorted by their text, flat views numbered in
+ * that order, which is QEMU's output after the normalisation of
+ * reference §2.5.  Return: 0, -ENOMEM, -EIO (write error).
+ */
+int mv_mtree_print(struct mv_machine *m, FILE *out, unsigned flags);
+/* The same data as JSON, each flat range with the path that decided it. */
+int mv_mtree_print_json(struct mv_machine *m, FILE *out, unsigned flags);
+/* QEMU 7.2's `info ramblock` text. */
+int mv_ramblock_print(const struct mv_machine *m, FILE *out);
+/**
+ * mv_explain() - say which region answers at @addr in @as and why: the
+ * path from the root with each priority, the regions it hides there, and
+ * disabled or shadowed candidates.  @json selects JSON output.
+ */
+int mv_explain(struct mv_as *as, uint64_t addr, bool json, FILE *out);
+
+/* ---- machine descriptions (docs/machine-format.md) ------------------- */
+
+/**
+ * mv_machine_load_file() - build a machine from a JSON machine file.
+ * Changes listed in the file are parsed and kept, not applied.
+ * @out: receives the machine, owned by the caller.
+ * @err: on failure, says which file, which JSON path and what is wrong.
+ * Return: 0, -EINVAL (bad description), -ENOENT/-EACCES (file), -ENOMEM.
+ */
+int mv_machine_load_file(const char *path, struct mv_machine **out,
+			 struct mv_error *err);
+/* The same from a string; @origin names it in messages. */
+int mv_machine_load_string(const char *text, const char *origin,
+			   struct mv_machine **out, struct mv_error *err);
+/* Number of change transactions still to apply. */
+size_t mv_machine_pending_changes(const struct mv_machine *m);
+/**
+ * mv_machine_apply_change() - apply the next change transaction of the
+ * machine file.  Return: 0, -ENOENT when none is left, or the error of
+ * the refused operation (then @err names its JSON path); the operations
+ * of that transaction before it stay applied.
+ */
+int mv_machine_apply_change(struct mv_machine *m, struct mv_error *err);
+
+/**
+ * mv_machine_preset() - build a built-in machine ("pc", "q35", "micro")
+ * sized @ram_size bytes as QEMU 7.2 shows it for
+ * `-M NAME -m SIZE -nodefaults -accel kvm` before firmware runs.
+ */
+int mv_machine_preset(const char *name, uint64_t ram_size,
+		      struct mv_machine **out, struct mv_error *err);
+/* The preset's machine file, as text the caller frees with free(). */
+int mv_machine_preset_json(const char *name, uint64_t ram_size, char **out,
+			   struct mv_error *err);
+/* NULL-terminated list of preset names (static storage). */
+const char *const *mv_machine_preset_names(void);
+
+#endif /* MEMVIRT_MEMORY_H */

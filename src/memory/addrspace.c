@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Address spaces: a named root whose current flat view is shared with every
+ * address space that reaches the same flat-view root, and GPA<->HVA
+ * translation over that view.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* address_space_update_topology(): reuse a live view of the same root. */
+static int view_for_root(struct mv_machine *m, struct mv_region *root,
+			 struct mv_flatview **out)
+{
+	struct mv_as *as;
+
+	for (as = m->as_head; as; as = as->next) {
+		if (as->view && as->view->root == root) {
+			mv_flatview_ref(as->view);
+			*out = as->view;
+			return 0;
+		}
+	}
+	return mv_render(m, root, out);
+}
+
+int mv_as_new(struct mv_machine *m, const char *name, struct mv_region *root,
+	      struct mv_as **out)
+{
+	struct mv_as *as, **tail;
+	int ret;
+
+	if (!m || !name || !root || root->machine != m)
+		return -EINVAL;
+	if (mv_machine_find_as(m, name))
+		return -EEXIST;
+	as = mv_zalloc(m, sizeof(*as));
+	if (!as)
+		return -ENOMEM;
+	as->machine = m;
+	as->name = mv_strdup(m, name);
+	if (!as->name) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	ret = view_for_root(m, mv_flatview_root_of(root), &as->view);
+	if (ret)
+		goto err_free;
+	mv_region_ref(root);
+	as->root = root;
+	for (tail = &m->as_head; *tail; tail = &(*tail)->next)
+		;
+	*tail = as;
+	if (out)
+		*out = as;
+	return 0;
+
+err_free:
+	free(as->name);
+	free(as);
+	return ret;
+}
+
+void mv_as_set_view(struct mv_as *as, struct mv_flatview *fv)
+{
+	struct mv_flatview *old = as->view;
+
+	as->view = fv;
+	mv_flatview_unref(old);
+}
+
+void mv_as_free(struct mv_as *as)
+{
+	mv_flatview_unref(as->view);
+	mv_region_unref(as->root);
+	free(as->name);
+	free(as);
+}
+
+const char *mv_as_name(const struct mv_as *as)
+{
+	return as->name;
+}
+
+struct mv_region *mv_as_root(const struct mv_as *as)
+{
+	return as->root;
+}
+
+struct mv_flatview *mv_as_get_flatview(struct mv_as *as)
+{
+	mv_flatview_ref(as->view);
+	return as->view;
+}
+
+static bool range_is_ram(const struct mv_flat_range *r)
+{
+	return r->mr->block && r->mr->kind == MV_REGION_RAM;
+}
+
+int mv_as_gpa_to_hva(struct mv_as *as, mv_gpa_t gpa, void **hva,
+		     uint64_t *len)
+{
+	const struct mv_flat_range *r = mv_flatview_lookup(as->view, gpa);
+	uint64_t off;
+
+	if (!r || !range_is_ram(r))
+		return -ENOENT;
+	off = r->offset_in_region + (gpa - r->first);
+	*hva = r->mr->block->host + off;
+	if (len)
+		*len = r->last - gpa + 1;
+	return 0;
+}
+
+int mv_as_hva_to_gpas(struct mv_as *as, const void *hva, mv_gpa_t *gpas,
+		      size_t max, size_t *nr)
+{
+	const struct mv_flatview *fv = as->view;
+	const uint8_t *p = hva;
+	size_t i, n = 0;
+
+	for (i = 0; i < fv->nr; i++) {
+		const struct mv_flat_range *r = &fv->ranges[i];
+		const uint8_t *lo;
+
+		if (!range_is_ram(r))
+			continue;
+		lo = r->mr->block->host + r->offset_in_region;
+		if (p < lo || (uint64_t)(p - lo) > r->last - r->first)
+			continue;
+		if (n < max)
+			gpas[n] = r->first + (uint64_t)(p - lo);
+		n++;
+	}
+	*nr = n;
+	return 0;
+}

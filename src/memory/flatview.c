@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Flat views: reference counting, lookup, QEMU's can_merge rule and the
+ * invariant checker the tests run after every step.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+void mv_flatview_ref(struct mv_flatview *fv)
+{
+	atomic_fetch_add(&fv->refcount, 1);
+}
+
+void mv_flatview_unref(struct mv_flatview *fv)
+{
+	size_t i;
+
+	if (!fv || atomic_fetch_sub(&fv->refcount, 1) != 1)
+		return;
+	for (i = 0; i < fv->nr; i++)
+		mv_region_unref(fv->ranges[i].mr);
+	if (fv->root)
+		mv_region_unref(fv->root);
+	free(fv->ranges);
+	free(fv);
+}
+
+const struct mv_flat_range *mv_flatview_ranges(const struct mv_flatview *fv,
+					       size_t *nr)
+{
+	*nr = fv->nr;
+	return fv->ranges;
+}
+
+struct mv_region *mv_flatview_root(const struct mv_flatview *fv)
+{
+	return fv->root;
+}
+
+const struct mv_flat_range *mv_flatview_lookup(const struct mv_flatview *fv,
+					       uint64_t addr)
+{
+	size_t lo = 0, hi = fv->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fv->ranges[mid].last < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < fv->nr && fv->ranges[lo].first <= addr)
+		return &fv->ranges[lo];
+	return NULL;
+}
+
+/*
+ * QEMU 7.2's can_merge(): adjacent, same region, contiguous offsets, equal
+ * attributes.  Which alias produced a range does not matter.
+ */
+bool mv_flat_range_can_merge(const struct mv_flat_range *a,
+			     const struct mv_flat_range *b)
+{
+	return a->last != UINT64_MAX && a->last + 1 == b->first &&
+	       a->mr == b->mr &&
+	       a->offset_in_region + (a->last - a->first) + 1 ==
+		       b->offset_in_region &&
+	       a->dirty_log_mask == b->dirty_log_mask &&
+	       a->romd_mode == b->romd_mode && a->readonly == b->readonly &&
+	       a->nonvolatile == b->nonvolatile;
+}
+
+static int fail(char *why, size_t len, size_t i, const char *what)
+{
+	if (why)
+		snprintf(why, len, "range %zu: %s", i, what);
+	return -EINVAL;
+}
+
+int mv_flatview_check(const struct mv_flatview *fv, char *why, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < fv->nr; i++) {
+		const struct mv_flat_range *r = &fv->ranges[i];
+		u128 span = (u128)r->last - r->first + 1;
+
+		if (r->last < r->first)
+			return fail(why, len, i, "last < first");
+		if (!r->mr || !r->mr->terminates)
+			return fail(why, len, i, "not a terminating region");
+		if ((u128)r->offset_in_region + span > r->mr->size)
+			return fail(why, len, i, "extends past its region");
+		if (!i)
+			continue;
+		if (fv->ranges[i - 1].last >= r->first)
+			return fail(why, len, i, "overlaps or is unsorted");
+		if (mv_flat_range_can_merge(&fv->ranges[i - 1], r))
+			return fail(why, len, i, "could merge with previous");
+	}
+	return 0;
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the memory model shared by the src/memory files: the region,
+ * address-space, flat-view and machine structures with their invariants.
+ */
+#ifndef MV_MEMORY_INTERNAL_H
+#define MV_MEMORY_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include <memvirt/memory.h>
+
+#include "alloc.h"
+
+__extension__ typedef __int128 s128;
+__extension__ typedef unsigned __int128 u128;
+
+#define MV_2_64 ((u128)1 << 64)
+
+/* QEMU's MR_SIZE(): the inclusive end offset of a size (0 and 1 alike). */
+static inline uint64_t mv_size_last(u128 size)
+{
+	return size ? (uint64_t)(size - 1) : 0;
+}
+
+/* The API spelling of a size (UINT64_MAX = 2^64) to its value. */
+static inline u128 mv_size_from_api(uint64_t size)
+{
+	return size == UINT64_MAX ? MV_2_64 : (u128)size;
+}
+
+struct mv_ramblock;
+
+/*
+ * struct mv_region - one node of the region graph.
+ * @children: QEMU's subregions list, priority descending, newest first
+ *	      among equal priorities; each child holds a reference.
+ * @by_addr: the same children sorted by @addr (render fast path).
+ * @container: the parent, or NULL; a region has at most one parent.
+ * @alias: target of an alias (a reference is held), NULL otherwise.
+ * @terminates: renders itself (RAM, ROM device, I/O); false for containers
+ *		and aliases.
+ * @mark: graph-walk visit stamp (== machine->mark_gen when visited).
+ */
+struct mv_region {
+	struct mv_machine *machine;
+	atomic_long refcount;
+	char *name;
+	char *owner;
+	enum mv_region_kind kind;
+	u128 size;
+	uint64_t addr;
+	int priority;
+	bool enabled;
+	bool readonly;
+	bool nonvolatile;
+	bool romd_mode;
+	bool terminates;
+	uint8_t dirty_log_mask;
+
+	struct mv_region *container;
+	struct mv_region **children;
+	struct mv_region **by_addr;
+	size_t nr_children;
+	size_t cap_children;
+
+	struct mv_region *alias;
+	uint64_t alias_offset;
+
+	const struct mv_region_ops *ops;
+	void *opaque;
+	struct mv_ramblock *block;
+	unsigned mark;
+	bool disjoint_known; /* @children_disjoint is up to date */
+	bool children_disjoint; /* enabled children pairwise disjoint */
+};
+
+/*
+ * struct mv_flatview - an immutable rendered view.  @ranges are sorted and
+ * maximally merged; each range holds a reference on its region, and the
+ * view holds one on @root.
+ */
+struct mv_flatview {
+	atomic_long refcount;
+	struct mv_machine *machine;
+	struct mv_region *root;
+	struct mv_flat_range *ranges;
+	size_t nr;
+};
+
+/*
+ * struct mv_as - an address space.  @view is the current view (the AS
+ * holds a reference); @root holds a reference.
+ */
+struct mv_as {
+	struct mv_machine *machine;
+	char *name;
+	struct mv_region *root;
+	struct mv_flatview *view;
+	struct mv_as *next; /* creation order */
+};
+
+struct mv_named_region {
+	char *id;
+	struct mv_region *r;
+};
+
+struct mv_change_list;
+
+/*
+ * struct mv_machine - the context everything hangs off.
+ * @as_head: address spaces in creation order.
+ * @blocks: RAM blocks, max_length descending (QEMU's ram_list order).
+ * @txn_depth, @update_pending: QEMU's transaction state.
+ * @named: regions registered by id (sorted by id), each holds a reference.
+ * @changes: the pending change list of a machine file (machine_json.c).
+ */
+struct mv_machine {
+	atomic_long refs; /* the machine itself + every live region */
+	bool dead;	  /* mv_machine_free() ran; regions linger */
+	unsigned mark_gen;
+	struct mv_alloc alloc;
+	struct mv_as *as_head;
+	struct mv_ramblock **blocks;
+	size_t nr_blocks;
+	unsigned txn_depth;
+	bool update_pending;
+	struct mv_flatview *empty_view;
+	struct mv_named_region *named;
+	size_t nr_named;
+	struct mv_machine_stats stats;
+	struct mv_change_list *changes;
+};
+
+/*
+ * struct mv_ramblock - host memory of a RAM-backed region, placed in the
+ * ram_addr space by QEMU's find_ram_offset().
+ */
+struct mv_ramblock {
+	char *idstr;
+	mv_ram_addr_t offset;
+	uint64_t used_length;
+	uint64_t max_length;
+	uint64_t page_size;
+	uint8_t *host;
+	size_t mapped_length; /* what to munmap, 0 for MV_RAM_PTR */
+	int fd;
+	struct mv_region *mr;
+};
+
+/* machine.c */
+void mv_machine_get(struct mv_machine *m);
+void mv_machine_put(struct mv_machine *m);
+void *mv_malloc(struct mv_machine *m, size_t size);
+void *mv_zalloc(struct mv_machine *m, size_t size);
+void *mv_realloc(struct mv_machine *m, void *p, size_t size);
+char *mv_strdup(struct mv_machine *m, const char *s);
+
+/* ramblock.c */
+int mv_ramblock_new(struct mv_machine *m, const char *idstr, u128 size,
+		    const struct mv_ram_opts *opts, struct mv_ramblock **out);
+void mv_ramblock_free(struct mv_machine *m, struct mv_ramblock *b);
+
+/* txn.c: record that the views must be re-rendered at the next commit. */
+void mv_txn_mark_pending(struct mv_machine *m);
+
+/* render.c: render the view of flat-view root @root (NULL: empty view). */
+int mv_render(struct mv_machine *m, struct mv_region *root,
+	      struct mv_flatview **out);
+/* QEMU's memory_region_get_flatview_root(). */
+struct mv_region *mv_flatview_root_of(struct mv_region *r);
+
+/* flatview.c */
+bool mv_flat_range_can_merge(const struct mv_flat_range *a,
+			     const struct mv_flat_range *b);
+
+/* addrspace.c: publish @fv as @as's view (takes over the reference). */
+void mv_as_set_view(struct mv_as *as, struct mv_flatview *fv);
+void mv_as_free(struct mv_as *as);
+
+/* machine_json.c */
+void mv_change_list_free(struct mv_machine *m, struct mv_change_list *cl);
+
+#endif /* MV_MEMORY_INTERNAL_H */

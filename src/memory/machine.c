@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The machine context: allocation with failure injection, the registry of
+ * regions by id, and teardown.  The machine structure lives until its last
+ * region is gone, so a region the caller still holds can always be
+ * unreferenced safely.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int mv_machine_new(struct mv_machine **out)
+{
+	struct mv_machine *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	atomic_init(&m->refs, 1);
+	mv_alloc_init(&m->alloc);
+	*out = m;
+	return 0;
+}
+
+void mv_machine_get(struct mv_machine *m)
+{
+	atomic_fetch_add(&m->refs, 1);
+}
+
+void mv_machine_put(struct mv_machine *m)
+{
+	if (atomic_fetch_sub(&m->refs, 1) == 1) {
+		free(m->blocks);
+		free(m);
+	}
+}
+
+void mv_machine_free(struct mv_machine *m)
+{
+	struct mv_as *as, *next;
+	size_t i;
+
+	if (!m)
+		return;
+	m->dead = true;
+	mv_change_list_free(m, m->changes);
+	m->changes = NULL;
+	for (as = m->as_head; as; as = next) {
+		next = as->next;
+		mv_as_free(as);
+	}
+	m->as_head = NULL;
+	if (m->empty_view)
+		mv_flatview_unref(m->empty_view);
+	m->empty_view = NULL;
+	for (i = 0; i < m->nr_named; i++) {
+		free(m->named[i].id);
+		mv_region_unref(m->named[i].r);
+	}
+	free(m->named);
+	m->named = NULL;
+	m->nr_named = 0;
+	mv_machine_put(m);
+}
+
+void mv_machine_fail_alloc_after(struct mv_machine *m, long n)
+{
+	m->alloc.fail_after = n;
+}
+
+void mv_machine_get_stats(const struct mv_machine *m,
+			  struct mv_machine_stats *st)
+{
+	*st = m->stats;
+}
+
+void *mv_malloc(struct mv_machine *m, size_t size)
+{
+	return mv_alloc_malloc(&m->alloc, size);
+}
+
+void *mv_zalloc(struct mv_machine *m, size_t size)
+{
+	return mv_alloc_zalloc(&m->alloc, size);
+}
+
+void *mv_realloc(struct mv_machine *m, void *p, size_t size)
+{
+	return mv_alloc_realloc(&m->alloc, p, size);
+}
+
+char *mv_strdup(struct mv_machine *m, const char *s)
+{
+	return mv_alloc_strdup(&m->alloc, s);
+}
+
+/* Index of the first entry whose id is >= @id (binary search). */
+static size_t named_lower_bound(const struct mv_machine *m, const char *id)
+{
+	size_t lo = 0, hi = m->nr_named;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(m->named[mid].id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int mv_machine_register_region(struct mv_machine *m, const char *id,
+			       struct mv_region *r)
+{
+	size_t pos = named_lower_bound(m, id);
+	struct mv_named_region *tab;
+	char *copy;
+
+	if (!id || !r || r->machine != m)
+		return -EINVAL;
+	if (pos < m->nr_named && !strcmp(m->named[pos].id, id))
+		return -EEXIST;
+	copy = mv_strdup(m, id);
+	if (!copy)
+		return -ENOMEM;
+	tab = mv_realloc(m, m->named, (m->nr_named + 1) * sizeof(*tab));
+	if (!tab) {
+		free(copy);
+		return -ENOMEM;
+	}
+	m->named = tab;
+	memmove(&tab[pos + 1], &tab[pos], (m->nr_named - pos) * sizeof(*tab));
+	tab[pos].id = copy;
+	tab[pos].r = r;
+	m->nr_named++;
+	mv_region_ref(r);
+	return 0;
+}
+
+struct mv_region *mv_machine_find_region(const struct mv_machine *m,
+					 const char *id)
+{
+	size_t pos = named_lower_bound(m, id);
+
+	if (pos < m->nr_named && !strcmp(m->named[pos].id, id))
+		return m->named[pos].r;
+	return NULL;
+}
+
+struct mv_as *mv_machine_find_as(const struct mv_machine *m, const char *name)
+{
+	struct mv_as *as;
+
+	for (as = m->as_head; as; as = as->next)
+		if (!strcmp(as->name, name))
+			return as;
+	return NULL;
+}

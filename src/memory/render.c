@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Rendering a region tree into a flat view (QEMU's render_memory_region and
+ * flatview_simplify, reference §3.3).
+ *
+ * QEMU inserts each terminating region into the gaps of a sorted array,
+ * O(n^2).  We compute the same map in two steps:
+ *
+ *   1. a walk in QEMU's render order collects one clipped fragment per
+ *      terminating region; a fragment's rank is its position in that order
+ *      and the lowest rank covering an address is what QEMU would keep;
+ *   2. a sweep over the fragments sorted by start keeps, at every address,
+ *      the lowest-ranked fragment (a min-heap of ranks), merging adjacent
+ *      pieces with can_merge as it emits them.
+ *
+ * When a container's enabled children are pairwise disjoint the walk visits
+ * them in address order (their relative rank cannot matter), so the common
+ * case produces fragments already sorted and step 2 is a single pass.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Deeper nesting than this is refused rather than risking the stack. */
+#define RENDER_MAX_DEPTH 512
+
+/* [start, end) in the address space, end <= 2^64. */
+struct frag {
+	u128 start;
+	u128 end;
+	struct mv_region *mr;
+	uint64_t offset;
+	bool readonly;
+	bool nonvolatile;
+};
+
+struct render_ctx {
+	struct mv_machine *m;
+	struct frag *frags;
+	size_t nr, cap;
+	struct mv_flat_range *out;
+	size_t nr_out, cap_out;
+};
+
+static int push_frag(struct render_ctx *c, const struct frag *f)
+{
+	if (c->nr == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct frag *a = mv_realloc(c->m, c->frags, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		c->frags = a;
+		c->cap = cap;
+	}
+	c->frags[c->nr++] = *f;
+	return 0;
+}
+
+/* Whether the enabled children of @r are pairwise disjoint (cached). */
+static bool children_disjoint(struct mv_region *r)
+{
+	u128 end = 0;
+	size_t i;
+
+	if (r->disjoint_known)
+		return r->children_disjoint;
+	r->children_disjoint = true;
+	for (i = 0; i < r->nr_children; i++) {
+		const struct mv_region *ch = r->by_addr[i];
+
+		if (!ch->enabled || !ch->size)
+			continue;
+		if ((u128)ch->addr < end) {
+			r->children_disjoint = false;
+			break;
+		}
+		end = (u128)ch->addr + ch->size;
+	}
+	r->disjoint_known = true;
+	return r->children_disjoint;
+}
+
+/*
+ * Where to start walking @r's children in address order for a clip that
+ * begins at @from (relative to @r): the first child starting at or after
+ * @from, preceded by the last enabled child starting before it, the only
+ * one that can still overlap @from while the children are disjoint.
+ */
+static size_t first_child_from(const struct mv_region *r, s128 from)
+{
+	size_t lo = 0, hi = r->nr_children;
+
+	if (from <= 0)
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((s128)r->by_addr[mid]->addr < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo > 0) {
+		const struct mv_region *prev = r->by_addr[--lo];
+
+		if (prev->enabled && prev->size)
+			break;
+	}
+	return lo;
+}
+
+static int render_region(struct render_ctx *c, struct mv_region *mr,
+			 s128 base, u128 clip_start, u128 clip_end, bool ro,
+			 bool nv, unsigned depth);
+
+static int render_children(struct render_ctx *c, struct mv_region *mr,
+			   s128 base, u128 s, u128 e, bool ro, bool nv,
+			   unsigned depth)
+{
+	size_t i;
+	int ret;
+
+	if (!children_disjoint(mr)) {
+		for (i = 0; i < mr->nr_children; i++) {
+			ret = render_region(c, mr->children[i], base, s, e, ro,
+					    nv, depth + 1);
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	for (i = first_child_from(mr, (s128)s - base);
+	     i < mr->nr_children; i++) {
+		struct mv_region *ch = mr->by_addr[i];
+
+		if (base + (s128)ch->addr >= (s128)e)
+			break;
+		ret = render_region(c, ch, base, s, e, ro, nv, depth + 1);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int render_region(struct render_ctx *c, struct mv_region *mr,
+			 s128 base, u128 clip_start, u128 clip_end, bool ro,
+			 bool nv, unsigned depth)
+{
+	s128 s, e;
+	int ret;
+
+	if (!mr->enabled)
+		return 0;
+	if (depth > RENDER_MAX_DEPTH)
+		return -E2BIG;
+	base += mr->addr;
+	ro |= mr->readonly;
+	nv |= mr->nonvolatile;
+	s = base > (s128)clip_start ? base : (s128)clip_start;
+	e = base + (s128)mr->size;
+	if (e > (s128)clip_end)
+		e = (s128)clip_end;
+	if (s >= e)
+		return 0;
+
+	if (mr->alias) {
+		base -= (s128)mr->alias->addr + (s128)mr->alias_offset;
+		return render_region(c, mr->alias, base, (u128)s, (u128)e, ro,
+				     nv, depth + 1);
+	}
+	ret = render_children(c, mr, base, (u128)s, (u128)e, ro, nv, depth);
+	if (ret || !mr->terminates)
+		return ret;
+	return push_frag(c, &(struct frag){
+				    .start = (u128)s,
+				    .end = (u128)e,
+				    .mr = mr,
+				    .offset = (uint64_t)(s - base),
+				    .readonly = ro,
+				    .nonvolatile = nv,
+			    });
+}
+
+/* Append [start, end) of fragment @f, merging into the last range. */
+static int emit(struct render_ctx *c, const struct frag *f, u128 start,
+		u128 end)
+{
+	struct mv_flat_range r = {
+		.first = (uint64_t)start,
+		.last = (uint64_t)(end - 1),
+		.mr = f->mr,
+		.offset_in_region = f->offset + (uint64_t)(start - f->start),
+		.dirty_log_mask = f->mr->dirty_log_mask,
+		.romd_mode = f->mr->romd_mode,
+		.readonly = f->readonly,
+		.nonvolatile = f->nonvolatile,
+	};
+
+	if (c->nr_out &&
+	    mv_flat_range_can_merge(&c->out[c->nr_out - 1], &r)) {
+		c->out[c->nr_out - 1].last = r.last;
+		return 0;
+	}
+	if (c->nr_out == c->cap_out) {
+		size_t cap = c->cap_out ? c->cap_out * 2 : 16;
+		struct mv_flat_range *a;
+
+		a = mv_realloc(c->m, c->out, cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		c->out = a;
+		c->cap_out = cap;
+	}
+	c->out[c->nr_out++] = r;
+	return 0;
+}
+
+static bool frags_sorted_disjoint(const struct render_ctx *c)
+{
+	size_t i;
+
+	for (i = 1; i < c->nr; i++)
+		if (c->frags[i].start < c->frags[i - 1].end)
+			return false;
+	return true;
+}
+
+/* ---- the sweep: lowest rank wins at every address ----------------------- */
+
+struct sweep {
+	const struct frag *frags;
+	size_t *heap; /* ranks, min-heap */
+	size_t nr_heap;
+};
+
+static void heap_push(struct sweep *sw, size_t rank)
+{
+	size_t i = sw->nr_heap++;
+
+	while (i && sw->heap[(i - 1) / 2] > rank) {
+		sw->heap[i] = sw->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	sw->heap[i] = rank;
+}
+
+static void heap_pop(struct sweep *sw)
+{
+	size_t last = sw->heap[--sw->nr_heap], i = 0, n = sw->nr_heap;
+
+	for (;;) {
+		size_t ch = 2 * i + 1;
+
+		if (ch >= n)
+			break;
+		if (ch + 1 < n && sw->heap[ch + 1] < sw->heap[ch])
+			ch++;
+		if (sw->heap[ch] >= last)
+			break;
+		sw->heap[i] = sw->heap[ch];
+		i = ch;
+	}
+	if (n)
+		sw->heap[i] = last;
+}
+
+static int cmp_start(const void *a, const void *b, void *arg)
+{
+	const struct frag *f = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	if (f[x].start != f[y].start)
+		return f[x].start < f[y].start ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+static int sweep_emit(struct render_ctx *c, const size_t *order)
+{
+	struct sweep sw = { .frags = c->frags };
+	size_t j = 0, n = c->nr;
+	u128 pos = c->frags[order[0]].start;
+	int ret = 0;
+
+	sw.heap = mv_malloc(c->m, n * sizeof(*sw.heap));
+	if (!sw.heap)
+		return -ENOMEM;
+	for (;;) {
+		const struct frag *w;
+		u128 bound;
+
+		while (j < n && c->frags[order[j]].start <= pos)
+			heap_push(&sw, order[j++]);
+		while (sw.nr_heap && c->frags[sw.heap[0]].end <= pos)
+			heap_pop(&sw);
+		if (!sw.nr_heap) {
+			if (j == n)
+				break;
+			pos = c->frags[order[j]].start;
+			continue;
+		}
+		w = &c->frags[sw.heap[0]];
+		bound = w->end;
+		if (j < n && c->frags[order[j]].start < bound)
+			bound = c->frags[order[j]].start;
+		ret = emit(c, w, pos, bound);
+		if (ret)
+			break;
+		pos = bound;
+	}
+	free(sw.heap);
+	return ret;
+}
+
+static int resolve(struct render_ctx *c)
+{
+	size_t *order, i;
+	int ret = 0;
+
+	if (frags_sorted_disjoint(c)) {
+		for (i = 0; i < c->nr && !ret; i++)
+			ret = emit(c, &c->frags[i], c->frags[i].start,
+				   c->frags[i].end);
+		return ret;
+	}
+	order = mv_malloc(c->m, c->nr * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (i = 0; i < c->nr; i++)
+		order[i] = i;
+	qsort_r(order, c->nr, sizeof(*order), cmp_start, c->frags);
+	ret = sweep_emit(c, order);
+	free(order);
+	return ret;
+}
+
+/* ---- views ---------------------------------------------------------------- */
+
+struct mv_region *mv_flatview_root_of(struct mv_region *mr)
+{
+	while (mr && mr->enabled) {
+		struct mv_region *next = NULL;
+		unsigned found = 0;
+		size_t i;
+
+		if (mr->alias) {
+			if (!mr->alias_offset && mr->size >= mr->alias->size) {
+				mr = mr->alias;
+				continue;
+			}
+			return mr;
+		}
+		if (mr->terminates)
+			return mr;
+		for (i = 0; i < mr->nr_children; i++) {
+			struct mv_region *ch = mr->children[i];
+
+			if (!ch->enabled)
+				continue;
+			if (++found > 1) {
+				next = NULL;
+				break;
+			}
+			if (!ch->addr && mr->size >= ch->size)
+				next = ch;
+		}
+		if (!found)
+			return NULL;
+		if (!next)
+			return mr;
+		mr = next;
+	}
+	return NULL;
+}
+
+static int view_new(struct mv_machine *m, struct mv_region *root,
+		    struct mv_flatview **out)
+{
+	struct mv_flatview *fv = mv_zalloc(m, sizeof(*fv));
+
+	if (!fv)
+		return -ENOMEM;
+	atomic_init(&fv->refcount, 1);
+	fv->machine = m;
+	fv->root = root;
+	if (root)
+		mv_region_ref(root);
+	*out = fv;
+	return 0;
+}
+
+int mv_render(struct mv_machine *m, struct mv_region *root,
+	      struct mv_flatview **out)
+{
+	struct render_ctx c = { .m = m };
+	struct mv_flatview *fv;
+	size_t i;
+	int ret;
+
+	if (!root && m->empty_view) {
+		mv_flatview_ref(m->empty_view);
+		*out = m->empty_view;
+		return 0;
+	}
+	ret = root ? render_region(&c, root, 0, 0, MV_2_64, false, false, 0)
+		   : 0;
+	if (!ret)
+		ret = resolve(&c);
+	if (!ret)
+		ret = view_new(m, root, &fv);
+	free(c.frags);
+	if (ret) {
+		free(c.out);
+		return ret;
+	}
+	fv->ranges = c.out;
+	fv->nr = c.nr_out;
+	for (i = 0; i < fv->nr; i++)
+		mv_region_ref(fv->ranges[i].mr);
+	m->stats.renders++;
+	if (!root) {
+		mv_flatview_ref(fv);
+		m->empty_view = fv;
+	}
+	*out = fv;
+	return 0;
+}

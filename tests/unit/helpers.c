@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shared unit-test helpers (see helpers.h).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+void mv_test_check_views(struct mv_machine *m)
+{
+	const char *names[] = { "memory", "I/O", "io", "cpu-memory-0", "as",
+				"as2", NULL };
+	size_t i;
+
+	for (i = 0; names[i]; i++) {
+		struct mv_as *as = mv_machine_find_as(m, names[i]);
+		struct mv_flatview *fv;
+		char why[128];
+
+		if (!as)
+			continue;
+		fv = mv_as_get_flatview(as);
+		if (mv_flatview_check(fv, why, sizeof(why)))
+			fail_msg("view of %s: %s", names[i], why);
+		mv_flatview_unref(fv);
+	}
+}
+
+char *mv_test_view_text(struct mv_as *as)
+{
+	struct mv_flatview *fv = mv_as_get_flatview(as);
+	const struct mv_flat_range *r;
+	char *text = NULL;
+	size_t len = 0, nr, i;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	r = mv_flatview_ranges(fv, &nr);
+	for (i = 0; i < nr; i++)
+		fprintf(f, "%s%" PRIx64 "-%" PRIx64 " %s@%" PRIx64 "%s%s",
+			i ? "\n" : "", r[i].first, r[i].last,
+			mv_region_name(r[i].mr), r[i].offset_in_region,
+			r[i].readonly ? " ro" : "", r[i].nonvolatile ? " nv" : "");
+	fclose(f);
+	mv_flatview_unref(fv);
+	return text;
+}
+
+void mv_test_expect_view(struct mv_as *as, const char *expect)
+{
+	char *text = mv_test_view_text(as);
+
+	if (strcmp(text, expect)) {
+		print_error("view of %s:\n%s\nexpected:\n%s\n", mv_as_name(as),
+			    text, expect);
+		free(text);
+		fail();
+	}
+	free(text);
+}

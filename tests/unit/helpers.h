@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the unit tests: invariant checks after every step and
+ * compact flat-view assertions.
+ */
+#ifndef MV_TEST_HELPERS_H
+#define MV_TEST_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <memvirt/memory.h>
+
+/* Fails the test if any address space's view breaks mv_flatview_check(). */
+void mv_test_check_views(struct mv_machine *m);
+
+/*
+ * Compare @as's flat view with @expect: one line per range,
+ * "FIRST-LAST NAME@OFFSET[ ro][ nv]" in hex without 0x, joined by '\n'.
+ */
+void mv_test_expect_view(struct mv_as *as, const char *expect);
+/* The same text for @as (caller frees). */
+char *mv_test_view_text(struct mv_as *as);
+
+#endif /* MV_TEST_HELPERS_H */
