@@ -94,8 +94,7 @@ int mv_machine_register_region(struct mv_machine *m, const char *id,
 struct mv_region *mv_machine_find_region(const struct mv_machine *m,
 					 const char *id);
 /* Borrowed pointer to the address space called @name, or NULL. */
-struct mv_as *mv_machine_find_as(const struct mv_machine *m,
-				 const char *name);
+struct mv_as *mv_machine_find_as(const struct mv_machine *m, const char *name);
 
 /* ---- regions -------------------------------------------------------- */
 
@@ -332,8 +331,7 @@ int mv_txn_commit(struct mv_machine *m);
  * @len: receives the number of bytes contiguous from @gpa in that range.
  * Return: 0, or -ENOENT (hole or not RAM).
  */
-int mv_as_gpa_to_hva(struct mv_as *as, mv_gpa_t gpa, void **hva,
-		     uint64_t *len);
+int mv_as_gpa_to_hva(struct mv_as *as, mv_gpa_t gpa, void **hva, uint64_t *len);
 /**
  * mv_as_hva_to_gpas() - every GPA of @as whose RAM is at @hva (an HVA has
  * several GPAs through aliases).  Fills up to @max entries of @gpas in

@@ -100,8 +100,7 @@ static bool range_is_ram(const struct mv_flat_range *r)
 	return r->mr->block && r->mr->kind == MV_REGION_RAM;
 }
 
-int mv_as_gpa_to_hva(struct mv_as *as, mv_gpa_t gpa, void **hva,
-		     uint64_t *len)
+int mv_as_gpa_to_hva(struct mv_as *as, mv_gpa_t gpa, void **hva, uint64_t *len)
 {
 	const struct mv_flat_range *r = mv_flatview_lookup(as->view, gpa);
 	uint64_t off;

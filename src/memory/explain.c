@@ -220,10 +220,10 @@ json_t *mv_xcand_path_json(const struct mv_xcand *x)
 		const struct mv_region *mr = x->path[i].mr;
 		json_t *s = json_pack("{s:s, s:i, s:s}", "region", mr->name,
 				      "priority", mr->priority, "kind",
-				      mr->alias ? "alias"
-				      : mr->kind == MV_REGION_CONTAINER
-					      ? "container"
-					      : mv_region_type(mr));
+				      mr->alias ? "alias" :
+				      mr->kind == MV_REGION_CONTAINER ?
+						  "container" :
+						  mv_region_type(mr));
 
 		json_object_set_new(s, "start", mv_json_hex(x->path[i].start));
 		if (mr->alias)
@@ -268,7 +268,8 @@ static json_t *explain_json(struct mv_as *as, uint64_t addr,
 			continue;
 		if (x->disabled) {
 			json_array_append_new(
-				off, json_string(x->path[x->depth - 1].mr->name));
+				off,
+				json_string(x->path[x->depth - 1].mr->name));
 			continue;
 		}
 		mv_xcand_reason(w, x, why, sizeof(why));
@@ -299,9 +300,9 @@ int mv_explain(struct mv_as *as, uint64_t addr, bool json, FILE *out)
 	if (json) {
 		json_t *o = explain_json(as, addr, c, nr);
 
-		ret = o ? json_dumpf(o, out, JSON_INDENT(2) |
-						     JSON_PRESERVE_ORDER)
-			: -ENOMEM;
+		ret = o ? json_dumpf(o, out,
+				     JSON_INDENT(2) | JSON_PRESERVE_ORDER) :
+			  -ENOMEM;
 		fputc('\n', out);
 		json_decref(o);
 		if (ret)

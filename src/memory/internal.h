@@ -71,7 +71,7 @@ struct mv_region {
 	void *opaque;
 	struct mv_ramblock *block;
 	unsigned mark;
-	bool disjoint_known; /* @children_disjoint is up to date */
+	bool disjoint_known;	/* @children_disjoint is up to date */
 	bool children_disjoint; /* enabled children pairwise disjoint */
 };
 

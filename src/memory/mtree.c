@@ -253,12 +253,10 @@ static int tree_blocks(struct mv_machine *m, struct mv_blocks *out,
 
 /* ---- flat views ------------------------------------------------------------ */
 
-void mv_print_flat_range(FILE *f, const struct mv_flat_range *r,
-			 unsigned flags)
+void mv_print_flat_range(FILE *f, const struct mv_flat_range *r, unsigned flags)
 {
 	fprintf(f, INDENT "%016" PRIx64 "-%016" PRIx64 " (prio %d, %s%s): %s",
-		r->first, r->last, r->mr->priority,
-		r->nonvolatile ? "nv-" : "",
+		r->first, r->last, r->mr->priority, r->nonvolatile ? "nv-" : "",
 		r->readonly ? "rom" : mv_region_type(r->mr), r->mr->name);
 	if (r->offset_in_region)
 		fprintf(f, " @%016" PRIx64, r->offset_in_region);
@@ -321,8 +319,8 @@ int mv_mtree_print(struct mv_machine *m, FILE *out, unsigned flags)
 	size_t i;
 	int ret;
 
-	ret = flat ? flat_blocks(m, &blocks, flags)
-		   : tree_blocks(m, &blocks, flags);
+	ret = flat ? flat_blocks(m, &blocks, flags) :
+		     tree_blocks(m, &blocks, flags);
 	if (!ret) {
 		mv_blocks_sort(&blocks);
 		for (i = 0; i < blocks.nr; i++) {

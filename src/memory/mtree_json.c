@@ -28,10 +28,10 @@ static json_t *tree_json(const struct mv_region *mr, uint64_t base,
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "kind",
-			    json_string(mr->alias ? "alias"
-					: mr->kind == MV_REGION_CONTAINER
-						? "container"
-						: "terminating"));
+			    json_string(mr->alias ? "alias" :
+					mr->kind == MV_REGION_CONTAINER ?
+						    "container" :
+						    "terminating"));
 	if (mr->alias)
 		json_object_set_new(o, "alias",
 				    json_pack("{s:s, s:o}", "target",
@@ -59,9 +59,8 @@ static json_t *range_json(struct mv_machine *m, const struct mv_flatview *fv,
 		      "region", r->mr->name, "type",
 		      r->readonly ? "rom" : mv_region_type(r->mr), "priority",
 		      r->mr->priority, "offset_in_region",
-		      mv_json_hex(r->offset_in_region), "readonly",
-		      r->readonly, "nonvolatile", r->nonvolatile, "romd_mode",
-		      r->romd_mode);
+		      mv_json_hex(r->offset_in_region), "readonly", r->readonly,
+		      "nonvolatile", r->nonvolatile, "romd_mode", r->romd_mode);
 	if (!o || mv_xcands_collect(m, fv->root, r->first, &c, &nr))
 		return o;
 	w = mv_xcands_winner(c, nr);
@@ -99,16 +98,15 @@ static json_t *views_json(struct mv_machine *m)
 			continue;
 		for (other = as; other; other = other->next)
 			if (other->view == fv)
-				json_array_append_new(
-					names, json_string(other->name));
+				json_array_append_new(names,
+						      json_string(other->name));
 		for (i = 0; i < fv->nr; i++)
-			json_array_append_new(ranges,
-					      range_json(m, fv, &fv->ranges[i]));
-		v = json_pack("{s:o, s:o, s:o}", "address_spaces", names,
-			      "root",
-			      fv->root ? json_string(fv->root->name)
-				       : json_null(),
-			      "ranges", ranges);
+			json_array_append_new(
+				ranges, range_json(m, fv, &fv->ranges[i]));
+		v = json_pack(
+			"{s:o, s:o, s:o}", "address_spaces", names, "root",
+			fv->root ? json_string(fv->root->name) : json_null(),
+			"ranges", ranges);
 		json_array_append_new(views, v);
 	}
 	return views;
@@ -123,12 +121,12 @@ static json_t *blocks_json(const struct mv_machine *m)
 		const struct mv_ramblock *b = m->blocks[i];
 
 		json_array_append_new(
-			a, json_pack("{s:s, s:I, s:o, s:o, s:o}", "name",
-				     b->idstr, "page_size",
-				     (json_int_t)b->page_size, "offset",
-				     mv_json_hex(b->offset), "used",
-				     mv_json_hex(b->used_length), "total",
-				     mv_json_hex(b->max_length)));
+			a,
+			json_pack("{s:s, s:I, s:o, s:o, s:o}", "name", b->idstr,
+				  "page_size", (json_int_t)b->page_size,
+				  "offset", mv_json_hex(b->offset), "used",
+				  mv_json_hex(b->used_length), "total",
+				  mv_json_hex(b->max_length)));
 	}
 	return a;
 }
@@ -142,9 +140,8 @@ int mv_mtree_print_json(struct mv_machine *m, FILE *out, unsigned flags)
 	(void)flags;
 	for (as = m->as_head; as; as = as->next)
 		json_array_append_new(
-			spaces,
-			json_pack("{s:s, s:o}", "name", as->name, "tree",
-				  tree_json(as->root, 0, 0)));
+			spaces, json_pack("{s:s, s:o}", "name", as->name,
+					  "tree", tree_json(as->root, 0, 0)));
 	json_object_set_new(doc, "address_spaces", spaces);
 	json_object_set_new(doc, "flatviews", views_json(m));
 	json_object_set_new(doc, "ramblocks", blocks_json(m));

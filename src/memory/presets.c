@@ -84,10 +84,10 @@ static void io_dev(json_t *regions, const char *name, uint64_t port,
 	char id[96];
 
 	snprintf(id, sizeof(id), "%s@%s:%" PRIx64, name, parent, port);
-	json_object_set_new(named(region(regions, id, "io", size, parent, port,
-					 prio),
-				  name),
-			    "ops", json_string("zero"));
+	json_object_set_new(
+		named(region(regions, id, "io", size, parent, port, prio),
+		      name),
+		"ops", json_string("zero"));
 }
 
 /* An unmapped fw_cfg ROM blob: only `info ramblock` shows it. */
@@ -197,16 +197,16 @@ static void pc_io(json_t *regions, const struct pc_layout *l)
 		{ "dma-chan", 0x0, 8 },	      { "dma-cont", 0x8, 8 },
 		{ "kvm-pic", 0x20, 2 },	      { "kvm-pit", 0x40, 4 },
 		{ "i8042-data", 0x60, 1 },    { "pcspk", 0x61, 1 },
-		{ "i8042-cmd", 0x64, 1 },
-		{ "ioport80", 0x80, 1 },      { "dma-page", 0x81, 3 },
-		{ "dma-page", 0x87, 1 },      { "dma-page", 0x89, 3 },
-		{ "dma-page", 0x8f, 1 },      { "port92", 0x92, 1 },
-		{ "kvm-pic", 0xa0, 2 },	      { "apm-io", 0xb2, 2 },
-		{ "dma-chan", 0xc0, 16 },     { "dma-cont", 0xd0, 16 },
-		{ "ioportF0", 0xf0, 1 },      { "kvm-elcr", 0x4d0, 1 },
-		{ "kvm-elcr", 0x4d1, 1 },     { "fwcfg", 0x510, 2 },
-		{ "fwcfg.dma", 0x514, 8 },    { "pci-conf-idx", 0xcf8, 4 },
-		{ "pci-conf-data", 0xcfc, 4 }, { "vmport", 0x5658, 1 },
+		{ "i8042-cmd", 0x64, 1 },     { "ioport80", 0x80, 1 },
+		{ "dma-page", 0x81, 3 },      { "dma-page", 0x87, 1 },
+		{ "dma-page", 0x89, 3 },      { "dma-page", 0x8f, 1 },
+		{ "port92", 0x92, 1 },	      { "kvm-pic", 0xa0, 2 },
+		{ "apm-io", 0xb2, 2 },	      { "dma-chan", 0xc0, 16 },
+		{ "dma-cont", 0xd0, 16 },     { "ioportF0", 0xf0, 1 },
+		{ "kvm-elcr", 0x4d0, 1 },     { "kvm-elcr", 0x4d1, 1 },
+		{ "fwcfg", 0x510, 2 },	      { "fwcfg.dma", 0x514, 8 },
+		{ "pci-conf-idx", 0xcf8, 4 }, { "pci-conf-data", 0xcfc, 4 },
+		{ "vmport", 0x5658, 1 },
 	};
 	static const struct {
 		const char *name;

@@ -164,7 +164,8 @@ static int ramblock_map(struct mv_ramblock *b, const struct mv_ram_opts *opts)
 			return -EINVAL;
 		flags |= MAP_SHARED;
 	} else {
-		flags |= MAP_ANONYMOUS | (opts->share ? MAP_SHARED : MAP_PRIVATE);
+		flags |= MAP_ANONYMOUS |
+			 (opts->share ? MAP_SHARED : MAP_PRIVATE);
 	}
 	p = mmap(NULL, b->max_length, PROT_READ | PROT_WRITE, flags, b->fd, 0);
 	if (p == MAP_FAILED)
@@ -295,8 +296,9 @@ int mv_ramblock_print(const struct mv_machine *m, FILE *out)
 		char psize[32];
 
 		size_to_str(b->page_size, psize, sizeof(psize));
-		fprintf(out, "%24s %8s  0x%016" PRIx64 " 0x%016" PRIx64
-			     " 0x%016" PRIx64 "\n",
+		fprintf(out,
+			"%24s %8s  0x%016" PRIx64 " 0x%016" PRIx64
+			" 0x%016" PRIx64 "\n",
 			b->idstr, psize, b->offset, b->used_length,
 			b->max_length);
 	}

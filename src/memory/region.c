@@ -436,8 +436,9 @@ int mv_region_set_size(struct mv_region *r, uint64_t size)
 		/* A RAM region never outgrows the memory behind it. */
 		if (!s || s > r->block->max_length)
 			return -EINVAL;
-		r->block->used_length = ((uint64_t)s + r->block->page_size - 1) &
-					~(r->block->page_size - 1);
+		r->block->used_length =
+			((uint64_t)s + r->block->page_size - 1) &
+			~(r->block->page_size - 1);
 	}
 	mv_txn_begin(r->machine);
 	r->size = s;

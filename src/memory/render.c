@@ -112,9 +112,9 @@ static size_t first_child_from(const struct mv_region *r, s128 from)
 	return lo;
 }
 
-static int render_region(struct render_ctx *c, struct mv_region *mr,
-			 s128 base, u128 clip_start, u128 clip_end, bool ro,
-			 bool nv, unsigned depth);
+static int render_region(struct render_ctx *c, struct mv_region *mr, s128 base,
+			 u128 clip_start, u128 clip_end, bool ro, bool nv,
+			 unsigned depth);
 
 static int render_children(struct render_ctx *c, struct mv_region *mr,
 			   s128 base, u128 s, u128 e, bool ro, bool nv,
@@ -132,8 +132,8 @@ static int render_children(struct render_ctx *c, struct mv_region *mr,
 		}
 		return 0;
 	}
-	for (i = first_child_from(mr, (s128)s - base);
-	     i < mr->nr_children; i++) {
+	for (i = first_child_from(mr, (s128)s - base); i < mr->nr_children;
+	     i++) {
 		struct mv_region *ch = mr->by_addr[i];
 
 		if (base + (s128)ch->addr >= (s128)e)
@@ -145,9 +145,9 @@ static int render_children(struct render_ctx *c, struct mv_region *mr,
 	return 0;
 }
 
-static int render_region(struct render_ctx *c, struct mv_region *mr,
-			 s128 base, u128 clip_start, u128 clip_end, bool ro,
-			 bool nv, unsigned depth)
+static int render_region(struct render_ctx *c, struct mv_region *mr, s128 base,
+			 u128 clip_start, u128 clip_end, bool ro, bool nv,
+			 unsigned depth)
 {
 	s128 s, e;
 	int ret;
@@ -199,8 +199,7 @@ static int emit(struct render_ctx *c, const struct frag *f, u128 start,
 		.nonvolatile = f->nonvolatile,
 	};
 
-	if (c->nr_out &&
-	    mv_flat_range_can_merge(&c->out[c->nr_out - 1], &r)) {
+	if (c->nr_out && mv_flat_range_can_merge(&c->out[c->nr_out - 1], &r)) {
 		c->out[c->nr_out - 1].last = r.last;
 		return 0;
 	}
@@ -404,8 +403,8 @@ int mv_render(struct mv_machine *m, struct mv_region *root,
 		*out = m->empty_view;
 		return 0;
 	}
-	ret = root ? render_region(&c, root, 0, 0, MV_2_64, false, false, 0)
-		   : 0;
+	ret = root ? render_region(&c, root, 0, 0, MV_2_64, false, false, 0) :
+		     0;
 	if (!ret)
 		ret = resolve(&c);
 	if (!ret)

@@ -11,8 +11,8 @@
 
 void mv_test_check_views(struct mv_machine *m)
 {
-	const char *names[] = { "memory", "I/O", "io", "cpu-memory-0", "as",
-				"as2", NULL };
+	const char *names[] = { "memory", "I/O", "io", "cpu-memory-0",
+				"as",	  "as2", NULL };
 	size_t i;
 
 	for (i = 0; names[i]; i++) {
@@ -43,7 +43,8 @@ char *mv_test_view_text(struct mv_as *as)
 		fprintf(f, "%s%" PRIx64 "-%" PRIx64 " %s@%" PRIx64 "%s%s",
 			i ? "\n" : "", r[i].first, r[i].last,
 			mv_region_name(r[i].mr), r[i].offset_in_region,
-			r[i].readonly ? " ro" : "", r[i].nonvolatile ? " nv" : "");
+			r[i].readonly ? " ro" : "",
+			r[i].nonvolatile ? " nv" : "");
 	fclose(f);
 	mv_flatview_unref(fv);
 	return text;

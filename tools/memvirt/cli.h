@@ -23,12 +23,12 @@ struct machine_opts {
 	bool ram_size_set;
 };
 
-#define MACHINE_OPTS_HELP                                                     \
-	"  -M, --machine NAME|FILE  built-in machine (pc, q35, micro) or a "   \
-	"machine file\n"                                                      \
-	"                           (default: pc)\n"                          \
+#define MACHINE_OPTS_HELP                                                       \
+	"  -M, --machine NAME|FILE  built-in machine (pc, q35, micro) or a "    \
+	"machine file\n"                                                        \
+	"                           (default: pc)\n"                            \
 	"  -m, --memory SIZE        RAM size of a built-in machine, as QEMU's " \
-	"-m\n"                                                                \
+	"-m\n"                                                                  \
 	"                           (default unit MiB; default 128M)\n"
 
 /* Handles -M/-m; returns 1 if consumed, 0 if not ours, -1 on error. */

@@ -33,8 +33,8 @@ int machine_opts_parse(struct machine_opts *o, int opt, const char *arg)
 		ret = mv_parse_size(arg, 1024 * 1024, &o->ram_size);
 		if (ret || !o->ram_size) {
 			cli_error("-m %s: %s", arg,
-				  ret == -ERANGE ? "size too large"
-						 : "expected a size such as "
+				  ret == -ERANGE ? "size too large" :
+						   "expected a size such as "
 						   "512M, 4G or 1001k");
 			return -1;
 		}
@@ -63,9 +63,9 @@ struct mv_machine *machine_opts_load(const struct machine_opts *o)
 	int ret;
 
 	if (is_preset(name)) {
-		ret = mv_machine_preset(name, o->ram_size ? o->ram_size
-							  : 128ull << 20,
-					&m, &err);
+		ret = mv_machine_preset(
+			name, o->ram_size ? o->ram_size : 128ull << 20, &m,
+			&err);
 	} else {
 		if (o->ram_size_set) {
 			cli_error("-m applies to built-in machines; %s sets "
