@@ -200,8 +200,13 @@ static void explain_text(FILE *f, struct mv_as *as, uint64_t addr,
 		if (x == w)
 			continue;
 		if (x->disabled) {
-			fprintf(f, "  disabled here: %s\n",
-				x->path[x->depth - 1].mr->name);
+			const struct mv_region *d = x->path[x->depth - 1].mr;
+
+			fprintf(f, "  disabled here: %s", d->name);
+			if (d->alias)
+				fprintf(f, " (alias @%s+0x%" PRIx64 ")",
+					d->alias->name, d->alias_offset);
+			fputc('\n', f);
 			continue;
 		}
 		fputs("  hides ", f);
