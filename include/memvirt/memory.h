@@ -343,9 +343,11 @@ int mv_as_hva_to_gpas(struct mv_as *as, const void *hva, mv_gpa_t *gpas,
 /* ---- sizes ------------------------------------------------------------ */
 
 /**
- * mv_parse_size() - parse a size as QEMU's -m does: a number with an
- * optional K/M/G/T/P/E suffix (powers of 1024, optional trailing B);
- * a bare number is in @default_unit bytes.  0x-hex is accepted.
+ * mv_parse_size() - parse a size as QEMU 7.2's -m does (qemu_strtosz): a
+ * decimal number, possibly with a fraction ("1.5G"), or 0x-hex without
+ * fraction or suffix; then an optional K/M/G/T/P/E suffix (powers of 1024,
+ * optional "iB"/"B").  Without a suffix the number counts @default_unit
+ * bytes (1 MiB for -m).  A leading 0 is not octal.
  * Return: 0, -EINVAL (malformed), -ERANGE (overflow).
  */
 int mv_parse_size(const char *s, uint64_t default_unit, uint64_t *out);

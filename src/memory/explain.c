@@ -58,7 +58,7 @@ static int walk(struct xctx *c, struct mv_region *mr, s128 base, bool ro,
 		bool nv)
 {
 	s128 a = (s128)c->addr;
-	size_t i;
+	struct mv_region *ch;
 	int ret = 0;
 
 	if (c->depth == MAX_DEPTH)
@@ -78,8 +78,11 @@ static int walk(struct xctx *c, struct mv_region *mr, s128 base, bool ro,
 		ret = walk(c, mr->alias, base, ro, nv);
 		goto out;
 	}
-	for (i = 0; i < mr->nr_children && !ret; i++)
-		ret = walk(c, mr->children[i], base, ro, nv);
+	mv_for_each_child(ch, mr) {
+		ret = walk(c, ch, base, ro, nv);
+		if (ret)
+			break;
+	}
 	if (!ret && mr->terminates)
 		ret = record(c, false, (uint64_t)(a - base), ro, nv);
 out:

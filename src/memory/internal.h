@@ -31,10 +31,17 @@ static inline u128 mv_size_from_api(uint64_t size)
 
 struct mv_ramblock;
 
+/* Walk @r's children in QEMU's list order (render order). */
+#define mv_for_each_child(ch, r)           \
+	for (size_t _i = (r)->nr_children; \
+	     _i-- > 0 && ((ch) = (r)->children[_i], 1);)
+
 /*
  * struct mv_region - one node of the region graph.
- * @children: QEMU's subregions list, priority descending, newest first
- *	      among equal priorities; each child holds a reference.
+ * @children: QEMU's subregions list (priority descending, newest first
+ *	      among equal priorities) stored REVERSED, so that the usual
+ *	      insertion, a region newer than its equals, is an append; walk it
+ *	      with mv_for_each_child().  Each child holds a reference.
  * @by_addr: the same children sorted by @addr (render fast path).
  * @container: the parent, or NULL; a region has at most one parent.
  * @alias: target of an alias (a reference is held), NULL otherwise.

@@ -114,12 +114,13 @@ static size_t named_lower_bound(const struct mv_machine *m, const char *id)
 int mv_machine_register_region(struct mv_machine *m, const char *id,
 			       struct mv_region *r)
 {
-	size_t pos = named_lower_bound(m, id);
 	struct mv_named_region *tab;
 	char *copy;
+	size_t pos;
 
-	if (!id || !r || r->machine != m)
+	if (!m || !id || !r || r->machine != m)
 		return -EINVAL;
+	pos = named_lower_bound(m, id);
 	if (pos < m->nr_named && !strcmp(m->named[pos].id, id))
 		return -EEXIST;
 	copy = mv_strdup(m, id);
@@ -142,8 +143,11 @@ int mv_machine_register_region(struct mv_machine *m, const char *id,
 struct mv_region *mv_machine_find_region(const struct mv_machine *m,
 					 const char *id)
 {
-	size_t pos = named_lower_bound(m, id);
+	size_t pos;
 
+	if (!m || !id)
+		return NULL;
+	pos = named_lower_bound(m, id);
 	if (pos < m->nr_named && !strcmp(m->named[pos].id, id))
 		return m->named[pos].r;
 	return NULL;

@@ -154,7 +154,9 @@ static int print_mr(struct mv_machine *m, FILE *f, struct mv_region *mr,
 	if (!keys)
 		return -ENOMEM;
 	for (i = 0; i < mr->nr_children; i++)
-		keys[i] = (struct print_key){ mr->children[i], i };
+		keys[i] = (struct print_key){
+			mr->children[mr->nr_children - 1 - i], i
+		};
 	qsort(keys, mr->nr_children, sizeof(*keys), cmp_print);
 	for (i = 0; i < mr->nr_children && !ret; i++)
 		ret = print_mr(m, f, keys[i].mr, level + 1, start, q, flags);

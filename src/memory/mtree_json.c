@@ -14,8 +14,8 @@ static json_t *tree_json(const struct mv_region *mr, uint64_t base,
 			 unsigned depth)
 {
 	uint64_t start = base + mr->addr;
+	struct mv_region *ch;
 	json_t *o, *kids;
-	size_t i;
 
 	if (depth > 1024)
 		return NULL;
@@ -38,9 +38,8 @@ static json_t *tree_json(const struct mv_region *mr, uint64_t base,
 					      mr->alias->name, "offset",
 					      mv_json_hex(mr->alias_offset)));
 	kids = json_array();
-	for (i = 0; i < mr->nr_children; i++)
-		json_array_append_new(kids, tree_json(mr->children[i], start,
-						      depth + 1));
+	mv_for_each_child(ch, mr)
+		json_array_append_new(kids, tree_json(ch, start, depth + 1));
 	json_object_set_new(o, "subregions", kids);
 	return o;
 }
@@ -88,7 +87,7 @@ static json_t *views_json(struct mv_machine *m)
 
 	for (as = m->as_head; as; as = as->next) {
 		const struct mv_flatview *fv = as->view;
-		json_t *v, *names = json_array(), *ranges = json_array();
+		json_t *v, *names, *ranges;
 		size_t i;
 
 		for (other = m->as_head; other != as; other = other->next)
@@ -96,6 +95,8 @@ static json_t *views_json(struct mv_machine *m)
 				break;
 		if (other != as)
 			continue;
+		names = json_array();
+		ranges = json_array();
 		for (other = as; other; other = other->next)
 			if (other->view == fv)
 				json_array_append_new(names,

@@ -73,6 +73,8 @@ static int region_new_backed(struct mv_machine *m, const char *name,
 	struct mv_region *r;
 	int ret;
 
+	if (!out)
+		return -EINVAL;
 	if (!opts)
 		opts = &defaults;
 	ret = region_alloc(m, name, kind, size, &r);
@@ -172,9 +174,10 @@ void mv_region_unref(struct mv_region *r)
 /* ---- the subregion lists ----------------------------------------------- */
 
 /*
- * Index at which @child enters @parent->children: before the first sibling
- * whose priority is <= its own (memory_region_update_container_subregions),
- * so the list is priority-descending and newest-first among equals.
+ * Index at which @child enters the reversed list @parent->children.  QEMU
+ * inserts before the first sibling whose priority is <= its own
+ * (memory_region_update_container_subregions); reversed, that is after
+ * every sibling whose priority is <= its own.
  */
 static size_t prio_insert_pos(const struct mv_region *parent, int priority)
 {
@@ -183,7 +186,7 @@ static size_t prio_insert_pos(const struct mv_region *parent, int priority)
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (parent->children[mid]->priority > priority)
+		if (parent->children[mid]->priority <= priority)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -218,7 +221,7 @@ static void array_remove(struct mv_region **a, size_t n, struct mv_region *r)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
+	for (i = n; i-- > 0;) {
 		if (a[i] == r) {
 			memmove(&a[i], &a[i + 1], (n - i - 1) * sizeof(*a));
 			return;

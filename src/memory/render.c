@@ -120,13 +120,14 @@ static int render_children(struct render_ctx *c, struct mv_region *mr,
 			   s128 base, u128 s, u128 e, bool ro, bool nv,
 			   unsigned depth)
 {
+	struct mv_region *ch;
 	size_t i;
 	int ret;
 
 	if (!children_disjoint(mr)) {
-		for (i = 0; i < mr->nr_children; i++) {
-			ret = render_region(c, mr->children[i], base, s, e, ro,
-					    nv, depth + 1);
+		mv_for_each_child(ch, mr) {
+			ret = render_region(c, ch, base, s, e, ro, nv,
+					    depth + 1);
 			if (ret)
 				return ret;
 		}
@@ -134,8 +135,7 @@ static int render_children(struct render_ctx *c, struct mv_region *mr,
 	}
 	for (i = first_child_from(mr, (s128)s - base); i < mr->nr_children;
 	     i++) {
-		struct mv_region *ch = mr->by_addr[i];
-
+		ch = mr->by_addr[i];
 		if (base + (s128)ch->addr >= (s128)e)
 			break;
 		ret = render_region(c, ch, base, s, e, ro, nv, depth + 1);
