@@ -70,6 +70,13 @@ void mv_machine_free(struct mv_machine *m);
 void mv_machine_fail_alloc_after(struct mv_machine *m, long n);
 
 /**
+ * mv_machine_set_full_render() - render every view in full at each commit
+ * (QEMU's way) instead of re-rendering only the windows that changed.  The
+ * views are identical either way; tests compare the two.
+ */
+void mv_machine_set_full_render(struct mv_machine *m, bool full);
+
+/**
  * struct mv_machine_stats - counters tests use to pin the commit rules.
  * @renders: flat views rendered since the machine was created.
  * @commits: outermost commits that rendered something.

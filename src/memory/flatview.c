@@ -15,18 +15,24 @@ void mv_flatview_ref(struct mv_flatview *fv)
 	atomic_fetch_add(&fv->refcount, 1);
 }
 
-void mv_flatview_unref(struct mv_flatview *fv)
+static void flatview_destroy(struct mv_flatview *fv)
 {
+	struct mv_machine *m = fv->machine;
 	size_t i;
 
-	if (!fv || atomic_fetch_sub(&fv->refcount, 1) != 1)
-		return;
 	for (i = 0; i < fv->nr; i++)
 		mv_region_unref(fv->ranges[i].mr);
 	if (fv->root)
 		mv_region_unref(fv->root);
 	free(fv->ranges);
 	free(fv);
+	mv_machine_put(m);
+}
+
+void mv_flatview_unref(struct mv_flatview *fv)
+{
+	if (fv && atomic_fetch_sub(&fv->refcount, 1) == 1)
+		flatview_destroy(fv);
 }
 
 const struct mv_flat_range *mv_flatview_ranges(const struct mv_flatview *fv,

@@ -47,11 +47,16 @@ struct mv_ramblock;
  * @alias: target of an alias (a reference is held), NULL otherwise.
  * @terminates: renders itself (RAM, ROM device, I/O); false for containers
  *		and aliases.
+ * @aliases: the aliases whose target this region is (not referenced: an
+ *	      alias unlinks itself when freed), so a change inside it can be
+ *	      followed to every place it appears.
  * @mark: graph-walk visit stamp (== machine->mark_gen when visited).
+ * @refcount: changed only in writer context, so it needs no atomics;
+ *	      that includes dropping the last reference of a flat view.
  */
 struct mv_region {
 	struct mv_machine *machine;
-	atomic_long refcount;
+	long refcount;
 	char *name;
 	char *owner;
 	enum mv_region_kind kind;
@@ -73,6 +78,8 @@ struct mv_region {
 
 	struct mv_region *alias;
 	uint64_t alias_offset;
+	struct mv_region **aliases;
+	size_t nr_aliases;
 
 	const struct mv_region_ops *ops;
 	void *opaque;
@@ -85,7 +92,7 @@ struct mv_region {
 /*
  * struct mv_flatview - an immutable rendered view.  @ranges are sorted and
  * maximally merged; each range holds a reference on its region, and the
- * view holds one on @root.
+ * view holds one on @root and on the machine.
  */
 struct mv_flatview {
 	atomic_long refcount;
@@ -121,10 +128,20 @@ struct mv_change_list;
  * @txn_depth, @update_pending: QEMU's transaction state.
  * @named: regions registered by id (sorted by id), each holds a reference.
  * @changes: the pending change list of a machine file (machine_json.c).
+ * @dirty: windows that changed since the last commit, each in the local
+ *	   coordinates of a region; @dirty_all when they were too many or a
+ *	   change has no window (then every view is rendered in full).
  */
+#define MV_MAX_DIRTY 32
+
+struct mv_dirty {
+	struct mv_region *r;
+	u128 start, end;
+	bool raw; /* the window is not clipped by @r, nor hidden if disabled */
+};
+
 struct mv_machine {
 	atomic_long refs; /* the machine itself + every live region */
-	bool dead;	  /* mv_machine_free() ran; regions linger */
 	unsigned mark_gen;
 	struct mv_alloc alloc;
 	struct mv_as *as_head;
@@ -137,6 +154,10 @@ struct mv_machine {
 	size_t nr_named;
 	struct mv_machine_stats stats;
 	struct mv_change_list *changes;
+	struct mv_dirty dirty[MV_MAX_DIRTY];
+	size_t nr_dirty;
+	bool dirty_all;
+	bool full_render_only;
 };
 
 /*
@@ -168,12 +189,35 @@ int mv_ramblock_new(struct mv_machine *m, const char *idstr, u128 size,
 		    const struct mv_ram_opts *opts, struct mv_ramblock **out);
 void mv_ramblock_free(struct mv_machine *m, struct mv_ramblock *b);
 
-/* txn.c: record that the views must be re-rendered at the next commit. */
+/*
+ * txn.c.  mv_txn_mark_pending() is QEMU's update_pending: the next commit
+ * produces new views.  The dirty marks say where they can differ:
+ * mv_txn_mark_dirty() a window of @r's local coordinates (a child's place),
+ * mv_txn_mark_dirty_self() a window of @r's own content, recorded at once
+ * where it shows now (in its container, through each alias) so that a
+ * later move of @r in the same transaction cannot lose it;
+ * mv_txn_mark_dirty_all() everything.  Marks are recorded whatever QEMU's
+ * pending rule says; without pending they are dropped at commit.
+ */
 void mv_txn_mark_pending(struct mv_machine *m);
+void mv_txn_mark_dirty(struct mv_machine *m, struct mv_region *r, u128 start,
+		       u128 end);
+void mv_txn_mark_dirty_self(struct mv_machine *m, struct mv_region *r,
+			    u128 start, u128 end);
+void mv_txn_mark_dirty_all(struct mv_machine *m);
+void mv_txn_clear_dirty(struct mv_machine *m);
 
 /* render.c: render the view of flat-view root @root (NULL: empty view). */
 int mv_render(struct mv_machine *m, struct mv_region *root,
 	      struct mv_flatview **out);
+/*
+ * render.c: a new view of @old's root equal to @old outside the sorted,
+ * disjoint @windows [start, end) and re-rendered inside them.
+ */
+int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
+		     const u128 (*windows)[2], size_t nr_windows,
+		     struct mv_flatview **out);
+
 /* QEMU's memory_region_get_flatview_root(). */
 struct mv_region *mv_flatview_root_of(struct mv_region *r);
 

@@ -43,7 +43,7 @@ void mv_machine_free(struct mv_machine *m)
 
 	if (!m)
 		return;
-	m->dead = true;
+	mv_machine_get(m); /* views and regions may drop the last ones */
 	mv_change_list_free(m, m->changes);
 	m->changes = NULL;
 	for (as = m->as_head; as; as = next) {
@@ -54,6 +54,7 @@ void mv_machine_free(struct mv_machine *m)
 	if (m->empty_view)
 		mv_flatview_unref(m->empty_view);
 	m->empty_view = NULL;
+	mv_txn_clear_dirty(m);
 	for (i = 0; i < m->nr_named; i++) {
 		free(m->named[i].id);
 		mv_region_unref(m->named[i].r);
@@ -61,6 +62,7 @@ void mv_machine_free(struct mv_machine *m)
 	free(m->named);
 	m->named = NULL;
 	m->nr_named = 0;
+	mv_machine_put(m);
 	mv_machine_put(m);
 }
 

@@ -44,7 +44,8 @@ static const char *const rtype_names[RT_COUNT] = {
 
 /*
  * struct region_spec - one validated region object.  Strings point into the
- * document, which outlives the spec (the change list holds a reference).
+ * document, or for regions `add` changes define, into the change list's
+ * copy of the changes.
  * @where: the object's JSON path.
  * @tgt: the alias target's spec (regions array only), NULL otherwise.
  * @scheduled, @mark: creation order and alias-cycle walk state.
@@ -123,14 +124,15 @@ struct change_txn {
 /*
  * struct mv_change_list - the parsed `changes` of a machine file.
  * @next: the first transaction not applied yet (0 <= @next <= @nr).
- * @doc: a reference on the document the changes' strings point into.
+ * @copy: a private copy of the `changes` array, which the changes' strings
+ *	  point into (the caller may change its document after the load).
  */
 struct mv_change_list {
 	struct change_txn *txns;
 	size_t nr;
 	size_t next;
 	char *origin;
-	json_t *doc;
+	json_t *copy;
 };
 
 /* Where messages go: "ORIGIN: PATH: what is wrong". */
@@ -976,7 +978,7 @@ void mv_change_list_free(struct mv_machine *m, struct mv_change_list *cl)
 	}
 	free(cl->txns);
 	free(cl->origin);
-	json_decref(cl->doc);
+	json_decref(cl->copy);
 	free(cl);
 }
 
@@ -1080,10 +1082,10 @@ static int parse_change_region(struct load *l, json_t *obj, const char *path,
 	ret = resolve_id(l, path, "region", ch->region, &s);
 	if (!ret && !(d->types & (1u << s->type)))
 		ret = fail_key(&l->c, -EINVAL, path, "region",
-			       "op \"%s\" needs a %s region, \"%.*s\" is %s",
+			       "op \"%s\" is for %s regions, not %s \"%.*s\"",
 			       d->name,
-			       type_list(d->types, types, sizeof(types)), SHOW,
-			       ch->region, rtype_names[s->type]);
+			       type_list(d->types, types, sizeof(types)),
+			       rtype_names[s->type], SHOW, ch->region);
 	return ret;
 }
 
@@ -1159,11 +1161,11 @@ static int parse_txn(struct load *l, json_t *arr, size_t t,
 	return 0;
 }
 
-/* Validate the changes; the list keeps a reference on @doc. */
-static int parse_changes(struct load *l, json_t *doc, json_t *arr)
+/* Validate a copy of the changes, which the change list keeps. */
+static int parse_changes(struct load *l, json_t *changes)
 {
 	struct mv_change_list *cl;
-	json_t *txn;
+	json_t *arr, *txn;
 	size_t i;
 	int ret;
 
@@ -1171,10 +1173,10 @@ static int parse_changes(struct load *l, json_t *doc, json_t *arr)
 	if (!cl)
 		return fail_nomem(&l->c);
 	l->cl = cl;
-	cl->doc = json_incref(doc);
+	cl->copy = arr = json_deep_copy(changes);
 	cl->origin = strdup(l->c.origin);
-	cl->txns = calloc(json_array_size(arr) + 1, sizeof(*cl->txns));
-	if (!cl->origin || !cl->txns)
+	cl->txns = calloc(json_array_size(changes) + 1, sizeof(*cl->txns));
+	if (!arr || !cl->origin || !cl->txns)
 		return fail_nomem(&l->c);
 	for (i = 0; i < json_array_size(arr); i++) {
 		txn = json_array_get(arr, i);
@@ -1234,7 +1236,7 @@ static int parse_document(struct load *l, json_t *doc)
 	if (!ret)
 		ret = parse_address_spaces(l, spaces);
 	if (!ret && changes)
-		ret = parse_changes(l, doc, changes);
+		ret = parse_changes(l, changes);
 	return ret;
 }
 
@@ -1391,7 +1393,10 @@ static int map_region(const struct ctx *c, struct mv_machine *m,
 	return 0;
 }
 
-/* In array order: among equal priorities the last one mapped wins. */
+/*
+ * In array order: among equal priorities the last one mapped wins.  A
+ * mapping the API refuses (a cycle) makes the description bad: -EINVAL.
+ */
 static int map_regions(struct load *l, struct mv_machine *m)
 {
 	const struct region_spec *s;
@@ -1405,7 +1410,7 @@ static int map_regions(struct load *l, struct mv_machine *m)
 		ret = map_region(&l->c, m, s->where, s->id, s->parent, s->addr,
 				 s->priority);
 		if (ret)
-			return ret;
+			return ret == -ENOMEM ? ret : -EINVAL;
 	}
 	return 0;
 }

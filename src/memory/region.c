@@ -26,7 +26,7 @@ static int region_alloc(struct mv_machine *m, const char *name,
 		free(r);
 		return -ENOMEM;
 	}
-	atomic_init(&r->refcount, 1);
+	r->refcount = 1;
 	r->machine = m;
 	r->kind = kind;
 	r->size = mv_size_from_api(size);
@@ -126,13 +126,20 @@ int mv_region_new_alias(struct mv_machine *m, const char *name,
 			struct mv_region *target, uint64_t offset,
 			uint64_t size, struct mv_region **out)
 {
+	struct mv_region **a;
 	int ret;
 
 	if (!target || target->machine != m)
 		return -EINVAL;
+	a = mv_realloc(m, target->aliases,
+		       (target->nr_aliases + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	target->aliases = a;
 	ret = region_alloc(m, name, MV_REGION_ALIAS, size, out);
 	if (ret)
 		return ret;
+	a[target->nr_aliases++] = *out;
 	mv_region_ref(target);
 	(*out)->alias = target;
 	(*out)->alias_offset = offset;
@@ -141,7 +148,21 @@ int mv_region_new_alias(struct mv_machine *m, const char *name,
 
 void mv_region_ref(struct mv_region *r)
 {
-	atomic_fetch_add(&r->refcount, 1);
+	r->refcount++;
+}
+
+/* Forget @alias in its target's list of aliases. */
+static void alias_unlink(struct mv_region *alias)
+{
+	struct mv_region *t = alias->alias;
+	size_t i;
+
+	for (i = 0; i < t->nr_aliases; i++) {
+		if (t->aliases[i] == alias) {
+			t->aliases[i] = t->aliases[--t->nr_aliases];
+			return;
+		}
+	}
 }
 
 static void region_free(struct mv_region *r)
@@ -155,8 +176,11 @@ static void region_free(struct mv_region *r)
 	}
 	free(r->children);
 	free(r->by_addr);
-	if (r->alias)
+	free(r->aliases);
+	if (r->alias) {
+		alias_unlink(r);
 		mv_region_unref(r->alias);
+	}
 	if (r->block)
 		mv_ramblock_free(m, r->block);
 	free(r->name);
@@ -167,7 +191,7 @@ static void region_free(struct mv_region *r)
 
 void mv_region_unref(struct mv_region *r)
 {
-	if (r && atomic_fetch_sub(&r->refcount, 1) == 1)
+	if (r && --r->refcount == 0)
 		region_free(r);
 }
 
@@ -229,18 +253,56 @@ static void array_remove(struct mv_region **a, size_t n, struct mv_region *r)
 	}
 }
 
+static bool takes_space(const struct mv_region *r)
+{
+	return r->enabled && r->size;
+}
+
+/*
+ * Keep @parent's cached "children are disjoint" true across the insertion
+ * of by_addr[pos] when it cannot overlap its nearest neighbours that take
+ * space; the children are sorted by address, so no other can overlap.
+ */
+static void disjoint_after_insert(struct mv_region *parent, size_t pos)
+{
+	const struct mv_region *ch = parent->by_addr[pos];
+	size_t i;
+
+	if (!parent->disjoint_known || !parent->children_disjoint ||
+	    !takes_space(ch))
+		return;
+	for (i = pos; i-- > 0;) {
+		const struct mv_region *prev = parent->by_addr[i];
+
+		if (!takes_space(prev))
+			continue;
+		if ((u128)prev->addr + prev->size > ch->addr)
+			parent->children_disjoint = false;
+		break;
+	}
+	for (i = pos + 1; i < parent->nr_children; i++) {
+		const struct mv_region *next = parent->by_addr[i];
+
+		if (!takes_space(next))
+			continue;
+		if ((u128)ch->addr + ch->size > next->addr)
+			parent->children_disjoint = false;
+		break;
+	}
+}
+
 /* Link @child (capacity already reserved) at its QEMU list position. */
 static void children_link(struct mv_region *parent, struct mv_region *child)
 {
-	size_t n = parent->nr_children;
+	size_t n = parent->nr_children,
+	       pos = addr_insert_pos(parent, child->addr);
 
 	array_insert(parent->children, n,
 		     prio_insert_pos(parent, child->priority), child);
-	array_insert(parent->by_addr, n, addr_insert_pos(parent, child->addr),
-		     child);
+	array_insert(parent->by_addr, n, pos, child);
 	parent->nr_children++;
-	parent->disjoint_known = false;
 	child->container = parent;
+	disjoint_after_insert(parent, pos);
 }
 
 static void children_unlink(struct mv_region *parent, struct mv_region *child)
@@ -248,7 +310,9 @@ static void children_unlink(struct mv_region *parent, struct mv_region *child)
 	array_remove(parent->children, parent->nr_children, child);
 	array_remove(parent->by_addr, parent->nr_children, child);
 	parent->nr_children--;
-	parent->disjoint_known = false;
+	/* Removing a child keeps disjoint children disjoint. */
+	if (!parent->children_disjoint)
+		parent->disjoint_known = false;
 	child->container = NULL;
 }
 
@@ -327,6 +391,13 @@ static int region_reaches(struct mv_region *from, struct mv_region *to,
 	return 0;
 }
 
+/* The window a child at @addr covers in its parent changed. */
+static void mark_child_window(struct mv_region *child, uint64_t addr)
+{
+	mv_txn_mark_dirty(child->machine, child->container, addr,
+			  (u128)addr + child->size);
+}
+
 int mv_region_add_subregion_overlap(struct mv_region *parent, uint64_t offset,
 				    struct mv_region *child, int priority)
 {
@@ -352,6 +423,7 @@ int mv_region_add_subregion_overlap(struct mv_region *parent, uint64_t offset,
 	child->addr = offset;
 	child->priority = priority;
 	children_link(parent, child);
+	mark_child_window(child, child->addr);
 	if (parent->enabled && child->enabled)
 		mv_txn_mark_pending(parent->machine);
 	return mv_txn_commit(parent->machine);
@@ -374,9 +446,10 @@ int mv_region_del_subregion(struct mv_region *parent, struct mv_region *child)
 		return -ENOENT;
 	m = parent->machine;
 	mv_txn_begin(m);
-	children_unlink(parent, child);
+	mark_child_window(child, child->addr);
 	if (parent->enabled && child->enabled)
 		mv_txn_mark_pending(m);
+	children_unlink(parent, child);
 	ret = mv_txn_commit(m);
 	mv_region_unref(child);
 	return ret;
@@ -399,9 +472,21 @@ int mv_region_set_enabled(struct mv_region *r, bool enabled)
 		return 0;
 	mv_txn_begin(r->machine);
 	r->enabled = enabled;
-	invalidate_parent(r);
+	if (enabled)
+		invalidate_parent(r); /* disabling cannot create overlap */
+	mv_txn_mark_dirty_self(r->machine, r, 0, r->size);
 	mv_txn_mark_pending(r->machine);
 	return mv_txn_commit(r->machine);
+}
+
+static bool is_view_root(const struct mv_region *r)
+{
+	const struct mv_as *as;
+
+	for (as = r->machine->as_head; as; as = as->next)
+		if (as->view && as->view->root == r)
+			return true;
+	return false;
 }
 
 /* memory_region_set_address(): re-add, so it moves to the front of its
@@ -414,15 +499,26 @@ int mv_region_set_address(struct mv_region *r, uint64_t addr)
 		return -EINVAL;
 	if (r->addr == addr)
 		return 0;
-	r->addr = addr;
 	parent = r->container;
-	if (!parent)
+	if (!parent) {
+		/* No transaction (QEMU), but a view root moves whole views at
+		 * their next render. */
+		if (is_view_root(r))
+			mv_txn_mark_dirty_all(r->machine);
+		r->addr = addr;
 		return 0;
+	}
 	mv_txn_begin(r->machine);
-	children_unlink(parent, r);
-	children_link(parent, r);
+	mark_child_window(r, r->addr);
+	mark_child_window(r, addr);
+	/* A view root renders at its own address: all of it moves. */
+	if (is_view_root(r))
+		mv_txn_mark_dirty_all(r->machine);
 	if (parent->enabled && r->enabled)
 		mv_txn_mark_pending(r->machine);
+	r->addr = addr;
+	children_unlink(parent, r);
+	children_link(parent, r);
 	return mv_txn_commit(r->machine);
 }
 
@@ -444,9 +540,10 @@ int mv_region_set_size(struct mv_region *r, uint64_t size)
 			~(r->block->page_size - 1);
 	}
 	mv_txn_begin(r->machine);
+	mv_txn_mark_dirty_self(r->machine, r, 0, s > r->size ? s : r->size);
+	mv_txn_mark_pending(r->machine);
 	r->size = s;
 	invalidate_parent(r);
-	mv_txn_mark_pending(r->machine);
 	return mv_txn_commit(r->machine);
 }
 
@@ -458,6 +555,7 @@ int mv_region_set_alias_offset(struct mv_region *r, uint64_t offset)
 		return 0;
 	mv_txn_begin(r->machine);
 	r->alias_offset = offset;
+	mv_txn_mark_dirty_self(r->machine, r, 0, r->size);
 	if (r->enabled)
 		mv_txn_mark_pending(r->machine);
 	return mv_txn_commit(r->machine);
@@ -470,6 +568,7 @@ static int set_flag(struct mv_region *r, bool *flag, bool value)
 		return 0;
 	mv_txn_begin(r->machine);
 	*flag = value;
+	mv_txn_mark_dirty_self(r->machine, r, 0, r->size);
 	if (r->enabled)
 		mv_txn_mark_pending(r->machine);
 	return mv_txn_commit(r->machine);

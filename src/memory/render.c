@@ -184,7 +184,41 @@ static int render_region(struct render_ctx *c, struct mv_region *mr, s128 base,
 			    });
 }
 
-/* Append [start, end) of fragment @f, merging into the last range. */
+/* Room for @n more output ranges. */
+static int reserve_out(struct render_ctx *c, size_t n)
+{
+	size_t cap = c->cap_out ? c->cap_out : 16;
+	struct mv_flat_range *a;
+
+	if (c->nr_out + n <= c->cap_out)
+		return 0;
+	while (cap < c->nr_out + n)
+		cap *= 2;
+	a = mv_realloc(c->m, c->out, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	c->out = a;
+	c->cap_out = cap;
+	return 0;
+}
+
+/* Append @r to the output, merging it into the last range if it can. */
+static int emit_range(struct render_ctx *c, const struct mv_flat_range *r)
+{
+	int ret;
+
+	if (c->nr_out && mv_flat_range_can_merge(&c->out[c->nr_out - 1], r)) {
+		c->out[c->nr_out - 1].last = r->last;
+		return 0;
+	}
+	ret = reserve_out(c, 1);
+	if (ret)
+		return ret;
+	c->out[c->nr_out++] = *r;
+	return 0;
+}
+
+/* Append [start, end) of fragment @f. */
 static int emit(struct render_ctx *c, const struct frag *f, u128 start,
 		u128 end)
 {
@@ -199,22 +233,7 @@ static int emit(struct render_ctx *c, const struct frag *f, u128 start,
 		.nonvolatile = f->nonvolatile,
 	};
 
-	if (c->nr_out && mv_flat_range_can_merge(&c->out[c->nr_out - 1], &r)) {
-		c->out[c->nr_out - 1].last = r.last;
-		return 0;
-	}
-	if (c->nr_out == c->cap_out) {
-		size_t cap = c->cap_out ? c->cap_out * 2 : 16;
-		struct mv_flat_range *a;
-
-		a = mv_realloc(c->m, c->out, cap * sizeof(*a));
-		if (!a)
-			return -ENOMEM;
-		c->out = a;
-		c->cap_out = cap;
-	}
-	c->out[c->nr_out++] = r;
-	return 0;
+	return emit_range(c, &r);
 }
 
 static bool frags_sorted_disjoint(const struct render_ctx *c)
@@ -382,6 +401,7 @@ static int view_new(struct mv_machine *m, struct mv_region *root,
 	if (!fv)
 		return -ENOMEM;
 	atomic_init(&fv->refcount, 1);
+	mv_machine_get(m);
 	fv->machine = m;
 	fv->root = root;
 	if (root)
@@ -390,12 +410,33 @@ static int view_new(struct mv_machine *m, struct mv_region *root,
 	return 0;
 }
 
+/* Turn the output of @c into a published-ready view of @root. */
+static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
+		       struct mv_flatview **out)
+{
+	struct mv_flatview *fv;
+	size_t i;
+
+	if (!ret)
+		ret = view_new(c->m, root, &fv);
+	free(c->frags);
+	if (ret) {
+		free(c->out);
+		return ret;
+	}
+	fv->ranges = c->out;
+	fv->nr = c->nr_out;
+	for (i = 0; i < fv->nr; i++)
+		mv_region_ref(fv->ranges[i].mr);
+	c->m->stats.renders++;
+	*out = fv;
+	return 0;
+}
+
 int mv_render(struct mv_machine *m, struct mv_region *root,
 	      struct mv_flatview **out)
 {
 	struct render_ctx c = { .m = m };
-	struct mv_flatview *fv;
-	size_t i;
 	int ret;
 
 	if (!root && m->empty_view) {
@@ -407,22 +448,86 @@ int mv_render(struct mv_machine *m, struct mv_region *root,
 		     0;
 	if (!ret)
 		ret = resolve(&c);
-	if (!ret)
-		ret = view_new(m, root, &fv);
-	free(c.frags);
-	if (ret) {
-		free(c.out);
+	ret = view_finish(&c, root, ret, out);
+	if (!ret && !root) {
+		mv_flatview_ref(*out);
+		m->empty_view = *out;
+	}
+	return ret;
+}
+
+/* Copy @r clipped to [lo, hi] (inclusive), its offset following the clip. */
+static int emit_clipped(struct render_ctx *c, const struct mv_flat_range *r,
+			uint64_t lo, uint64_t hi)
+{
+	struct mv_flat_range piece = *r;
+
+	piece.first = lo > r->first ? lo : r->first;
+	piece.last = hi < r->last ? hi : r->last;
+	piece.offset_in_region += piece.first - r->first;
+	return emit_range(c, &piece);
+}
+
+/*
+ * Copy the parts of @old's ranges that lie in [lo, hi), starting the search
+ * at *@i (ranges wholly below @lo are skipped for good).
+ */
+static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
+		    size_t *i, u128 lo, u128 hi)
+{
+	const struct mv_flat_range *r = old->ranges;
+	size_t j, end;
+	int ret;
+
+	while (*i < old->nr && (u128)r[*i].last < lo)
+		(*i)++;
+	for (end = *i; end < old->nr && (u128)r[end].first < hi; end++)
+		;
+	if (end == *i)
+		return 0;
+	/* Only the first piece can merge with what precedes it. */
+	ret = emit_clipped(c, &r[*i], (uint64_t)lo, (uint64_t)(hi - 1));
+	if (ret || end - *i == 1)
 		return ret;
+	/* Old ranges between the first and the last are copied as they are. */
+	j = end - *i - 2;
+	ret = reserve_out(c, j);
+	if (ret)
+		return ret;
+	memcpy(&c->out[c->nr_out], &r[*i + 1], j * sizeof(*r));
+	c->nr_out += j;
+	return emit_clipped(c, &r[end - 1], (uint64_t)lo, (uint64_t)(hi - 1));
+}
+
+/*
+ * Old ranges outside the windows are copied (clipped at the window edges)
+ * and the windows rendered afresh; emit_range() re-merges at every seam, so
+ * the result is what a full render gives.
+ */
+int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
+		     const u128 (*windows)[2], size_t nr_windows,
+		     struct mv_flatview **out)
+{
+	struct render_ctx c = { .m = m };
+	size_t i = 0, w;
+	u128 pos = 0;
+	int ret = 0;
+
+	c.cap_out = old->nr + 2 * nr_windows + 1;
+	c.out = mv_malloc(m, c.cap_out * sizeof(*c.out));
+	if (!c.out)
+		return -ENOMEM;
+	for (w = 0; w < nr_windows && !ret; w++) {
+		ret = copy_old(&c, old, &i, pos, windows[w][0]);
+		c.nr = 0;
+		if (!ret)
+			ret = render_region(&c, old->root, 0, windows[w][0],
+					    windows[w][1], false, false, 0);
+		if (!ret)
+			ret = resolve(&c);
+		pos = windows[w][1];
 	}
-	fv->ranges = c.out;
-	fv->nr = c.nr_out;
-	for (i = 0; i < fv->nr; i++)
-		mv_region_ref(fv->ranges[i].mr);
-	m->stats.renders++;
-	if (!root) {
-		mv_flatview_ref(fv);
-		m->empty_view = fv;
-	}
-	*out = fv;
-	return 0;
+	if (!ret)
+		ret = copy_old(&c, old, &i, pos, MV_2_64);
+	return view_finish(&c, old->root, ret, out);
 }

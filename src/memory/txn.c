@@ -1,13 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
- * Transactions: nestable begin/commit; the outermost commit renders each
- * distinct flat-view root once and publishes the views, or, if a render
+ * Transactions: nestable begin/commit; the outermost commit produces one
+ * new view per distinct flat-view root and publishes them, or, if that
  * fails, publishes nothing and keeps the change pending (reference §3.4).
+ *
+ * QEMU re-renders every root in full at every commit.  We produce the same
+ * views, but render only the windows that changed: each change records the
+ * window it touched in the local coordinates of a region, and the commit
+ * follows each window up through containers and through every alias of
+ * every region on the way to the view roots.  The rest of a new view is
+ * copied from the old one.  Too many windows, or a change of the view's
+ * root, fall back to a full render.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
+
+/* Beyond this many windows (or steps to find them) render in full. */
+#define MAX_WINDOWS 64
+#define MAX_STEPS 4096
 
 void mv_txn_begin(struct mv_machine *m)
 {
@@ -19,6 +32,185 @@ void mv_txn_mark_pending(struct mv_machine *m)
 	m->update_pending = true;
 }
 
+void mv_txn_mark_dirty_all(struct mv_machine *m)
+{
+	m->dirty_all = true;
+}
+
+static void add_mark(struct mv_machine *m, struct mv_region *r, s128 start,
+		     s128 end, bool raw)
+{
+	if (m->dirty_all)
+		return;
+	if (m->nr_dirty == MV_MAX_DIRTY) {
+		m->dirty_all = true;
+		return;
+	}
+	if (start < 0)
+		start = 0;
+	if (end <= start)
+		return;
+	mv_region_ref(r); /* it must outlive the commit that reads it */
+	m->dirty[m->nr_dirty++] =
+		(struct mv_dirty){ r, (u128)start, (u128)end, raw };
+}
+
+void mv_txn_mark_dirty(struct mv_machine *m, struct mv_region *r, u128 start,
+		       u128 end)
+{
+	add_mark(m, r, (s128)start, (s128)end, false);
+}
+
+void mv_txn_mark_dirty_self(struct mv_machine *m, struct mv_region *r,
+			    u128 start, u128 end)
+{
+	size_t i;
+
+	add_mark(m, r, (s128)start, (s128)end, true); /* if @r is a root */
+	if (r->container)
+		add_mark(m, r->container, (s128)(start + r->addr),
+			 (s128)(end + r->addr), false);
+	for (i = 0; i < r->nr_aliases; i++) {
+		s128 off = (s128)r->aliases[i]->alias_offset;
+
+		add_mark(m, r->aliases[i], (s128)start - off, (s128)end - off,
+			 false);
+	}
+}
+
+void mv_txn_clear_dirty(struct mv_machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nr_dirty; i++)
+		mv_region_unref(m->dirty[i].r);
+	m->nr_dirty = 0;
+	m->dirty_all = false;
+}
+
+void mv_machine_set_full_render(struct mv_machine *m, bool full)
+{
+	m->full_render_only = full;
+}
+
+/* Windows of one view root, in view coordinates. */
+struct window_set {
+	const struct mv_region *root;
+	u128 w[MAX_WINDOWS][2];
+	size_t nr;
+	size_t steps;
+	bool overflow;
+};
+
+/*
+ * Follow the window [s, e) of @x's local coordinates to the view root:
+ * through @x's container and through every alias of @x.
+ */
+static void propagate(struct window_set *ws, const struct mv_region *x, s128 s,
+		      s128 e, bool raw)
+{
+	size_t i;
+
+	if (ws->overflow || ++ws->steps > MAX_STEPS) {
+		ws->overflow = true;
+		return;
+	}
+	if (!raw) {
+		if (!x->enabled)
+			return;
+		if (s < 0)
+			s = 0;
+		if (e > (s128)x->size)
+			e = (s128)x->size;
+	}
+	if (s >= e)
+		return;
+	if (x == ws->root) {
+		/* A view root renders at its own address (QEMU). */
+		s128 lo = s + (s128)x->addr, hi = e + (s128)x->addr;
+
+		if (lo < 0)
+			lo = 0;
+		if (hi > (s128)MV_2_64)
+			hi = (s128)MV_2_64;
+		if (lo >= hi)
+			return;
+		if (ws->nr == MAX_WINDOWS) {
+			ws->overflow = true;
+			return;
+		}
+		ws->w[ws->nr][0] = (u128)lo;
+		ws->w[ws->nr][1] = (u128)hi;
+		ws->nr++;
+		return;
+	}
+	if (x->container)
+		propagate(ws, x->container, s + (s128)x->addr,
+			  e + (s128)x->addr, false);
+	/* An alias shows target offset t at its own offset t - alias_offset. */
+	for (i = 0; i < x->nr_aliases; i++)
+		propagate(ws, x->aliases[i],
+			  s - (s128)x->aliases[i]->alias_offset,
+			  e - (s128)x->aliases[i]->alias_offset, false);
+}
+
+static int cmp_window(const void *a, const void *b)
+{
+	const u128 *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Sort and merge overlapping or touching windows. */
+static void windows_normalize(struct window_set *ws)
+{
+	size_t i, n = 0;
+
+	qsort(ws->w, ws->nr, sizeof(ws->w[0]), cmp_window);
+	for (i = 0; i < ws->nr; i++) {
+		if (n && ws->w[i][0] <= ws->w[n - 1][1]) {
+			if (ws->w[i][1] > ws->w[n - 1][1])
+				ws->w[n - 1][1] = ws->w[i][1];
+			continue;
+		}
+		ws->w[n][0] = ws->w[i][0];
+		ws->w[n][1] = ws->w[i][1];
+		n++;
+	}
+	ws->nr = n;
+}
+
+/* The next view of root @root, whose current view is @old. */
+static int next_view(struct mv_machine *m, struct mv_region *root,
+		     struct mv_flatview *old, struct mv_flatview **out)
+{
+	struct window_set *ws;
+	size_t i;
+	int ret;
+
+	if (!root || m->dirty_all || m->full_render_only || old->root != root)
+		return mv_render(m, root, out);
+	ws = mv_malloc(m, sizeof(*ws));
+	if (!ws)
+		return -ENOMEM;
+	ws->root = root;
+	ws->nr = 0;
+	ws->steps = 0;
+	ws->overflow = false;
+	for (i = 0; i < m->nr_dirty && !ws->overflow; i++)
+		propagate(ws, m->dirty[i].r, (s128)m->dirty[i].start,
+			  (s128)m->dirty[i].end, m->dirty[i].raw);
+	if (ws->overflow) {
+		ret = mv_render(m, root, out);
+	} else {
+		windows_normalize(ws);
+		ret = mv_render_splice(m, old, (const u128(*)[2])ws->w, ws->nr,
+				       out);
+	}
+	free(ws);
+	return ret;
+}
+
 /* One new view per address space; ASes with the same root share it. */
 static int render_all(struct mv_machine *m, struct mv_flatview **views)
 {
@@ -28,6 +220,7 @@ static int render_all(struct mv_machine *m, struct mv_flatview **views)
 
 	for (as = m->as_head; as; as = as->next, i++) {
 		struct mv_region *root = mv_flatview_root_of(as->root);
+
 		views[i] = NULL;
 		for (j = 0; j < i; j++) {
 			if (views[j] && views[j]->root == root) {
@@ -38,7 +231,7 @@ static int render_all(struct mv_machine *m, struct mv_flatview **views)
 		}
 		if (views[i])
 			continue;
-		ret = mv_render(m, root, &views[i]);
+		ret = next_view(m, root, as->view, &views[i]);
 		if (ret) {
 			for (j = 0; j < i; j++)
 				mv_flatview_unref(views[j]);
@@ -57,8 +250,12 @@ int mv_txn_commit(struct mv_machine *m)
 
 	if (!m->txn_depth)
 		return -EINVAL;
-	if (--m->txn_depth || !m->update_pending)
+	if (--m->txn_depth)
 		return 0;
+	if (!m->update_pending) {
+		mv_txn_clear_dirty(m); /* nothing visible changed (QEMU) */
+		return 0;
+	}
 	for (as = m->as_head; as; as = as->next)
 		nr_as++;
 	views = mv_malloc(m, (nr_as ? nr_as : 1) * sizeof(*views));
@@ -73,6 +270,7 @@ int mv_txn_commit(struct mv_machine *m)
 		mv_as_set_view(as, views[i++]);
 	free(views);
 	m->update_pending = false;
+	mv_txn_clear_dirty(m);
 	m->stats.commits++;
 	return 0;
 }
