@@ -25,7 +25,9 @@
  *    the machine's shared empty view.
  *  - Changes made inside mv_txn_begin()/mv_txn_commit() pairs (nestable)
  *    are rendered once per distinct root at the outermost commit, and not
- *    at all when QEMU's update_pending rules say nothing changed.
+ *    at all when QEMU's update_pending rules say nothing changed.  The new
+ *    view equals a full render (QEMU re-renders everything); we re-render
+ *    only the windows the changes touched and copy the rest.
  *  - A change that would make the region graph cyclic (through children
  *    or alias targets) is refused with -ELOOP.
  *
@@ -201,8 +203,11 @@ int mv_region_new_alias(struct mv_machine *m, const char *name,
 			struct mv_region *target, uint64_t offset,
 			uint64_t size, struct mv_region **out);
 
+/*
+ * References.  The last unref frees the region and its RAM.
+ * Context: writer (region reference counts are not atomic).
+ */
 void mv_region_ref(struct mv_region *r);
-/* Drops one reference; the last one frees the region and its RAM. */
 void mv_region_unref(struct mv_region *r);
 
 /*
@@ -301,6 +306,10 @@ struct mv_flat_range {
  * reference the caller owns (mv_flatview_unref()).
  */
 struct mv_flatview *mv_as_get_flatview(struct mv_as *as);
+/*
+ * View references are atomic, but dropping the last one releases the
+ * view's region references.  Context: the last unref in writer context.
+ */
 void mv_flatview_ref(struct mv_flatview *fv);
 void mv_flatview_unref(struct mv_flatview *fv);
 /* Borrowed: the ranges, sorted by address, valid while @fv is held. */
