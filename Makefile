@@ -27,7 +27,7 @@ ASAN_SETUP_OPTS = -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_TEST_ENV = ASAN_OPTIONS=detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 FUZZ_SETUP_ENV = CC=clang
-FUZZ_SETUP_OPTS = -Dfuzz=true -Db_lundef=false
+FUZZ_SETUP_OPTS = -Dfuzz=true -Db_lundef=false -Db_sanitize=address,undefined
 
 FORMAT_DIRS = src include tools tests bench guest
 

@@ -104,6 +104,14 @@ struct mv_region *mv_machine_find_region(const struct mv_machine *m,
 					 const char *id);
 /* Borrowed pointer to the address space called @name, or NULL. */
 struct mv_as *mv_machine_find_as(const struct mv_machine *m, const char *name);
+/* Address spaces in creation order: the count, and the @i-th (or NULL). */
+size_t mv_machine_as_count(const struct mv_machine *m);
+struct mv_as *mv_machine_as_get(const struct mv_machine *m, size_t i);
+
+/* The machine's name (machine files, presets); @name is copied. */
+int mv_machine_set_name(struct mv_machine *m, const char *name);
+/* Borrowed, or NULL if unnamed. */
+const char *mv_machine_name(const struct mv_machine *m);
 
 /* ---- regions -------------------------------------------------------- */
 

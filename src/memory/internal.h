@@ -142,6 +142,7 @@ struct mv_dirty {
 
 struct mv_machine {
 	atomic_long refs; /* the machine itself + every live region */
+	char *name;
 	unsigned mark_gen;
 	struct mv_alloc alloc;
 	struct mv_as *as_head;

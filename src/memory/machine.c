@@ -31,6 +31,7 @@ void mv_machine_get(struct mv_machine *m)
 void mv_machine_put(struct mv_machine *m)
 {
 	if (atomic_fetch_sub(&m->refs, 1) == 1) {
+		free(m->name);
 		free(m->blocks);
 		free(m);
 	}
@@ -163,4 +164,42 @@ struct mv_as *mv_machine_find_as(const struct mv_machine *m, const char *name)
 		if (!strcmp(as->name, name))
 			return as;
 	return NULL;
+}
+
+size_t mv_machine_as_count(const struct mv_machine *m)
+{
+	const struct mv_as *as;
+	size_t n = 0;
+
+	for (as = m->as_head; as; as = as->next)
+		n++;
+	return n;
+}
+
+struct mv_as *mv_machine_as_get(const struct mv_machine *m, size_t i)
+{
+	struct mv_as *as;
+
+	for (as = m->as_head; as && i; as = as->next)
+		i--;
+	return as;
+}
+
+int mv_machine_set_name(struct mv_machine *m, const char *name)
+{
+	char *copy;
+
+	if (!m || !name)
+		return -EINVAL;
+	copy = mv_strdup(m, name);
+	if (!copy)
+		return -ENOMEM;
+	free(m->name);
+	m->name = copy;
+	return 0;
+}
+
+const char *mv_machine_name(const struct mv_machine *m)
+{
+	return m->name;
 }

@@ -139,6 +139,8 @@ int mv_mtree_print_json(struct mv_machine *m, FILE *out, unsigned flags)
 	int ret;
 
 	(void)flags;
+	json_object_set_new(doc, "machine",
+			    m->name ? json_string(m->name) : json_null());
 	for (as = m->as_head; as; as = as->next)
 		json_array_append_new(
 			spaces, json_pack("{s:s, s:o}", "name", as->name,

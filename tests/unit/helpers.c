@@ -11,22 +11,18 @@
 
 void mv_test_check_views(struct mv_machine *m)
 {
-	const char *names[] = { "memory", "I/O", "io", "cpu-memory-0",
-				"as",	  "as2", NULL };
 	size_t i;
 
-	for (i = 0; names[i]; i++) {
-		struct mv_as *as = mv_machine_find_as(m, names[i]);
-		struct mv_flatview *fv;
+	for (i = 0; i < mv_machine_as_count(m); i++) {
+		struct mv_as *as = mv_machine_as_get(m, i);
+		struct mv_flatview *fv = mv_as_get_flatview(as);
 		char why[128];
 
-		if (!as)
-			continue;
-		fv = mv_as_get_flatview(as);
 		if (mv_flatview_check(fv, why, sizeof(why)))
-			fail_msg("view of %s: %s", names[i], why);
+			fail_msg("view of %s: %s", mv_as_name(as), why);
 		mv_flatview_unref(fv);
 	}
+	assert_null(mv_machine_as_get(m, i));
 }
 
 char *mv_test_view_text(struct mv_as *as)
