@@ -85,7 +85,10 @@ struct mv_region {
 	void *opaque;
 	struct mv_ramblock *block;
 	unsigned mark;
-	bool disjoint_known;	/* @children_disjoint is up to date */
+	uint64_t seq;	     /* when it was linked: the list order is (priority
+		       * descending, seq descending) */
+	u128 max_child_size; /* >= the size of every child */
+	bool disjoint_known; /* @children_disjoint is up to date */
 	bool children_disjoint; /* enabled children pairwise disjoint */
 };
 
@@ -144,6 +147,7 @@ struct mv_machine {
 	atomic_long refs; /* the machine itself + every live region */
 	char *name;
 	unsigned mark_gen;
+	uint64_t link_seq;
 	struct mv_alloc alloc;
 	struct mv_as *as_head;
 	struct mv_ramblock **blocks;

@@ -302,6 +302,9 @@ static void children_link(struct mv_region *parent, struct mv_region *child)
 	array_insert(parent->by_addr, n, pos, child);
 	parent->nr_children++;
 	child->container = parent;
+	child->seq = ++parent->machine->link_seq;
+	if (child->size > parent->max_child_size)
+		parent->max_child_size = child->size;
 	disjoint_after_insert(parent, pos);
 }
 
@@ -543,6 +546,8 @@ int mv_region_set_size(struct mv_region *r, uint64_t size)
 	mv_txn_mark_dirty_self(r->machine, r, 0, s > r->size ? s : r->size);
 	mv_txn_mark_pending(r->machine);
 	r->size = s;
+	if (r->container && s > r->container->max_child_size)
+		r->container->max_child_size = s;
 	invalidate_parent(r);
 	return mv_txn_commit(r->machine);
 }

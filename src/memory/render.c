@@ -116,6 +116,58 @@ static int render_region(struct render_ctx *c, struct mv_region *mr, s128 base,
 			 u128 clip_start, u128 clip_end, bool ro, bool nv,
 			 unsigned depth);
 
+/* Below this many children a plain walk beats the candidate search. */
+#define FEW_CHILDREN 16
+
+/* QEMU's list order: priority descending, then most recently linked. */
+static int cmp_list_order(const void *a, const void *b)
+{
+	const struct mv_region *x = *(struct mv_region *const *)a;
+	const struct mv_region *y = *(struct mv_region *const *)b;
+
+	if (x->priority != y->priority)
+		return x->priority > y->priority ? -1 : 1;
+	return x->seq > y->seq ? -1 : x->seq < y->seq;
+}
+
+/*
+ * Overlapping children, clip [s, e): only children starting less than
+ * max_child_size before the clip can reach it, so find those in address
+ * order and render them in list order.
+ */
+static int render_overlapping(struct render_ctx *c, struct mv_region *mr,
+			      s128 base, u128 s, u128 e, bool ro, bool nv,
+			      unsigned depth)
+{
+	s128 from = (s128)s - base - (s128)mr->max_child_size;
+	size_t lo = 0, hi = mr->nr_children, i, n = 0;
+	struct mv_region **cand;
+	int ret = 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((s128)mr->by_addr[mid]->addr < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < mr->nr_children; i++)
+		if (base + (s128)mr->by_addr[i]->addr >= (s128)e)
+			break;
+	cand = mv_malloc(c->m, (i - lo + 1) * sizeof(*cand));
+	if (!cand)
+		return -ENOMEM;
+	for (; lo < i; lo++)
+		if (mr->by_addr[lo]->enabled)
+			cand[n++] = mr->by_addr[lo];
+	qsort(cand, n, sizeof(*cand), cmp_list_order);
+	for (i = 0; i < n && !ret; i++)
+		ret = render_region(c, cand[i], base, s, e, ro, nv, depth + 1);
+	free(cand);
+	return ret;
+}
+
 static int render_children(struct render_ctx *c, struct mv_region *mr,
 			   s128 base, u128 s, u128 e, bool ro, bool nv,
 			   unsigned depth)
@@ -125,6 +177,9 @@ static int render_children(struct render_ctx *c, struct mv_region *mr,
 	int ret;
 
 	if (!children_disjoint(mr)) {
+		if (mr->nr_children > FEW_CHILDREN)
+			return render_overlapping(c, mr, base, s, e, ro, nv,
+						  depth);
 		mv_for_each_child(ch, mr) {
 			ret = render_region(c, ch, base, s, e, ro, nv,
 					    depth + 1);
