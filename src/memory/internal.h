@@ -130,7 +130,7 @@ struct mv_change_list;
  * @blocks: RAM blocks, max_length descending (QEMU's ram_list order).
  * @txn_depth, @update_pending: QEMU's transaction state.
  * @named: regions registered by id (sorted by id), each holds a reference.
- * @changes: the pending change list of a machine file (machine_json.c).
+ * @changes: the pending change list of a machine file (machine_json_apply.c).
  * @dirty: windows that changed since the last commit, each in the local
  *	   coordinates of a region; @dirty_all when they were too many or a
  *	   change has no window (then every view is rendered in full).
@@ -234,7 +234,7 @@ bool mv_flat_range_can_merge(const struct mv_flat_range *a,
 void mv_as_set_view(struct mv_as *as, struct mv_flatview *fv);
 void mv_as_free(struct mv_as *as);
 
-/* machine_json.c */
+/* machine_json_apply.c */
 void mv_change_list_free(struct mv_machine *m, struct mv_change_list *cl);
 
 #endif /* MV_MEMORY_INTERNAL_H */

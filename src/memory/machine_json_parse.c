@@ -113,57 +113,64 @@ int mj_member(const struct ctx *c, json_t *obj, const char *path,
 	return 0;
 }
 
+#define JT(x) (1u << JSON_##x)
+
+/*
+ * The member @key of @obj in *@v as mj_member() gives it, which must be of
+ * one of the json_type bits @types; @expected names them for the message.
+ */
+static int typed_member(const struct ctx *c, json_t *obj, const char *path,
+			const char *key, bool required, unsigned types,
+			const char *expected, json_t **v)
+{
+	char got[GOT_LEN];
+	int ret;
+
+	ret = mj_member(c, obj, path, key, required, v);
+	if (ret || !*v || (types & (1u << json_typeof(*v))))
+		return ret;
+	return mj_fail_key(c, -EINVAL, path, key, "expected %s, got %s",
+			   expected, mj_describe(*v, got, sizeof(got)));
+}
+
 /* Absent optional members leave *@out untouched, as do the ones below. */
 int mj_get_string(const struct ctx *c, json_t *obj, const char *path,
 		  const char *key, bool required, const char **out)
 {
-	char got[GOT_LEN];
 	json_t *v;
 	int ret;
 
-	ret = mj_member(c, obj, path, key, required, &v);
-	if (ret || !v)
-		return ret;
-	if (!json_is_string(v))
-		return mj_fail_key(c, -EINVAL, path, key,
-				   "expected a string, got %s",
-				   mj_describe(v, got, sizeof(got)));
-	*out = json_string_value(v);
-	return 0;
+	ret = typed_member(c, obj, path, key, required, JT(STRING), "a string",
+			   &v);
+	if (!ret && v)
+		*out = json_string_value(v);
+	return ret;
 }
 
 int mj_get_bool(const struct ctx *c, json_t *obj, const char *path,
 		const char *key, bool required, bool *out)
 {
-	char got[GOT_LEN];
 	json_t *v;
 	int ret;
 
-	ret = mj_member(c, obj, path, key, required, &v);
-	if (ret || !v)
-		return ret;
-	if (!json_is_boolean(v))
-		return mj_fail_key(c, -EINVAL, path, key,
-				   "expected true or false, got %s",
-				   mj_describe(v, got, sizeof(got)));
-	*out = json_is_true(v);
-	return 0;
+	ret = typed_member(c, obj, path, key, required, JT(TRUE) | JT(FALSE),
+			   "true or false", &v);
+	if (!ret && v)
+		*out = json_is_true(v);
+	return ret;
 }
 
 int mj_get_priority(const struct ctx *c, json_t *obj, const char *path,
 		    const char *key, int *out)
 {
-	char got[GOT_LEN];
 	json_int_t i;
 	json_t *v;
+	int ret;
 
-	v = json_object_get(obj, key);
-	if (!v)
-		return 0;
-	if (!json_is_integer(v))
-		return mj_fail_key(c, -EINVAL, path, key,
-				   "expected an integer priority, got %s",
-				   mj_describe(v, got, sizeof(got)));
+	ret = typed_member(c, obj, path, key, false, JT(INTEGER),
+			   "an integer priority", &v);
+	if (ret || !v)
+		return ret;
 	i = json_integer_value(v);
 	if (i < INT_MIN || i > INT_MAX)
 		return mj_fail_key(c, -EINVAL, path, key,
@@ -259,14 +266,8 @@ int mj_get_number(const struct ctx *c, json_t *obj, const char *path,
 static int get_array(const struct ctx *c, json_t *obj, const char *path,
 		     const char *key, bool required, json_t **out)
 {
-	char got[GOT_LEN];
-	int ret;
-
-	ret = mj_member(c, obj, path, key, required, out);
-	if (ret || !*out || json_is_array(*out))
-		return ret;
-	return mj_fail_key(c, -EINVAL, path, key, "expected an array, got %s",
-			   mj_describe(*out, got, sizeof(got)));
+	return typed_member(c, obj, path, key, required, JT(ARRAY), "an array",
+			    out);
 }
 
 int mj_check_object(const struct ctx *c, json_t *v, const char *path,

@@ -174,24 +174,41 @@ static int check_region_keys(const struct ctx *c, json_t *obj,
 	return 0;
 }
 
+/*
+ * The member @key, one of the @n @names: its index in *@out (untouched if
+ * absent and not @required).  @expected lists the names for the message.
+ */
+static int get_choice(const struct ctx *c, json_t *obj, const char *path,
+		      const char *key, bool required, const char *const *names,
+		      int n, const char *expected, int *out)
+{
+	const char *name = NULL;
+	int ret, i;
+
+	ret = mj_get_string(c, obj, path, key, required, &name);
+	if (ret || !name)
+		return ret;
+	i = mj_lookup_name(names, n, name);
+	if (i < 0)
+		return mj_fail_key(c, -EINVAL, path, key,
+				   "unknown %s \"%.*s\" (expected %s)", key,
+				   SHOW, name, expected);
+	*out = i;
+	return 0;
+}
+
 static int parse_region_type(const struct ctx *c, json_t *obj,
 			     struct region_spec *s)
 {
-	const char *type = NULL;
-	int ret, t;
+	int ret, t = 0;
 
-	ret = mj_get_string(c, obj, s->where, "type", true, &type);
-	if (ret)
-		return ret;
-	t = mj_lookup_name(mj_rtype_names, RT_COUNT, type);
-	if (t < 0)
-		return mj_fail_key(c, -EINVAL, s->where, "type",
-				   "unknown type \"%.*s\" (expected container, "
-				   "ram, rom, rom_device, io, reservation or "
-				   "alias)",
-				   SHOW, type);
+	ret = get_choice(c, obj, s->where, "type", true, mj_rtype_names,
+			 RT_COUNT,
+			 "container, ram, rom, rom_device, io, reservation or "
+			 "alias",
+			 &t);
 	s->type = (enum rtype)t;
-	return 0;
+	return ret;
 }
 
 /* The keys every region has. */
@@ -254,27 +271,18 @@ static const char *const ops_names[] = { "none", "unassigned-io", "zero" };
 static int parse_region_ops(const struct ctx *c, json_t *obj,
 			    struct region_spec *s)
 {
-	const char *name = NULL;
-	int ret;
+	static const struct mv_region_ops *const ops[] = {
+		NULL,
+		&mv_unassigned_io_ops,
+		&mv_zero_ops,
+	};
+	int ret, i = -1;
 
-	ret = mj_get_string(c, obj, s->where, "ops", false, &name);
-	if (ret || !name)
-		return ret;
-	switch (mj_lookup_name(ops_names, 3, name)) {
-	case 0:
-		s->ops = NULL;
-		return 0;
-	case 1:
-		s->ops = &mv_unassigned_io_ops;
-		return 0;
-	case 2:
-		s->ops = &mv_zero_ops;
-		return 0;
-	}
-	return mj_fail_key(c, -EINVAL, s->where, "ops",
-			   "unknown ops \"%.*s\" (expected none, unassigned-io "
-			   "or zero)",
-			   SHOW, name);
+	ret = get_choice(c, obj, s->where, "ops", false, ops_names, 3,
+			 "none, unassigned-io or zero", &i);
+	if (i >= 0)
+		s->ops = ops[i];
+	return ret;
 }
 
 /* Keys of one type only: alias target/offset, ops, romd, rom's readonly. */
@@ -312,20 +320,13 @@ static int parse_backend(const struct ctx *c, json_t *obj,
 		MV_RAM_MEMFD,
 		MV_RAM_FILE,
 	};
-	const char *name = NULL;
-	int ret, b;
+	int ret, b = -1;
 
-	ret = mj_get_string(c, obj, s->where, "backend", false, &name);
-	if (ret || !name)
-		return ret;
-	b = mj_lookup_name(backend_names, 3, name);
-	if (b < 0)
-		return mj_fail_key(c, -EINVAL, s->where, "backend",
-				   "unknown backend \"%.*s\" (expected anon, "
-				   "memfd or file)",
-				   SHOW, name);
-	s->ram.backend = backends[b];
-	return 0;
+	ret = get_choice(c, obj, s->where, "backend", false, backend_names, 3,
+			 "anon, memfd or file", &b);
+	if (b >= 0)
+		s->ram.backend = backends[b];
+	return ret;
 }
 
 /* How a RAM-backed region gets its host memory. */

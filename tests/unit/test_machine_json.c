@@ -169,6 +169,21 @@ static void test_valid_file_builds_regions(void **state)
 	free(text);
 }
 
+/* The top-level "name" becomes the machine's name; without one, none. */
+static void test_document_name_names_the_machine(void **state)
+{
+	char *text = q(tiny);
+	struct mv_machine *m = load_ok(text);
+
+	(void)state;
+	assert_string_equal(mv_machine_name(m), "tiny");
+	mv_machine_free(m);
+	free(text);
+	m = load_parts(SYS, MEMORY, NULL);
+	assert_null(mv_machine_name(m));
+	mv_machine_free(m);
+}
+
 static void test_region_attributes(void **state)
 {
 	struct mv_machine *m = load_parts(
@@ -905,6 +920,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_file_builds_regions),
+		cmocka_unit_test(test_document_name_names_the_machine),
 		cmocka_unit_test(test_region_attributes),
 		cmocka_unit_test(test_sizes_2_64_and_suffixes),
 		cmocka_unit_test(test_placement_order_decides_ties),
