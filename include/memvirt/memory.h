@@ -65,6 +65,14 @@ int mv_machine_new(struct mv_machine **out);
 void mv_machine_free(struct mv_machine *m);
 
 /**
+ * mv_machine_reclaim() - wait for the RCU grace period of every view the
+ * machine retired and release them (their regions, RAM blocks).  Commits
+ * release what is ready on their own; this is for a writer that wants the
+ * memory back now.  Context: writer, not inside a read-side section.
+ */
+void mv_machine_reclaim(struct mv_machine *m);
+
+/**
  * mv_machine_fail_alloc_after() - fault injection for tests: the (n+1)-th
  * allocation from now on made through this machine fails with -ENOMEM (and
  * every one after it, until reset).  n < 0 turns injection off.
@@ -448,5 +456,206 @@ int mv_machine_preset_json(const char *name, uint64_t ram_size, char **out,
 			   struct mv_error *err);
 /* NULL-terminated list of preset names (static storage). */
 const char *const *mv_machine_preset_names(void);
+
+/* ---- access: reads, writes, translation (reference §3.8) ------------- */
+
+/* Attributes of an access (the part of QEMU's MemTxAttrs we model). */
+#define MV_ATTR_MEMORY (1u << 0) /* a memory access: MMIO refuses it */
+
+/**
+ * mv_as_rw() - read or write @len bytes at @addr, as address_space_rw():
+ * split at range boundaries; RAM copied directly (writes mark the dirty
+ * bitmaps); MMIO/ROM-device ops called per memory_access_size() and
+ * access_with_adjusted_size() (valid/impl sizes, unaligned, endianness:
+ * @buf holds the bytes as the guest sees them, little-endian for values);
+ * ROM reads direct, writes dropped; a hole or refused access is
+ * MV_MEMTX_DECODE_ERROR and reads 0 (all-ones where the hole falls into a
+ * terminating root with mv_unassigned_io_ops, as x86 port I/O).
+ * Return: the MEMTX bits of all pieces OR-ed (>= 0), or -EINVAL for bad
+ * arguments (NULL, a range wrapping past 2^64).
+ * Context: any thread (lock-free; see mv_machine_read_lock()).
+ */
+int mv_as_rw(struct mv_as *as, mv_gpa_t addr, void *buf, uint64_t len,
+	     bool is_write, unsigned attrs);
+int mv_as_read(struct mv_as *as, mv_gpa_t addr, void *buf, uint64_t len);
+int mv_as_write(struct mv_as *as, mv_gpa_t addr, const void *buf, uint64_t len);
+
+/*
+ * Typed accesses of @size 1, 2, 4 or 8 bytes: one access (not split into
+ * bytes), the value in @e byte order in guest memory.
+ * Return: MEMTX bits (>= 0) or -EINVAL.
+ */
+int mv_as_load(struct mv_as *as, mv_gpa_t addr, unsigned size, enum mv_endian e,
+	       uint64_t *val);
+int mv_as_store(struct mv_as *as, mv_gpa_t addr, unsigned size,
+		enum mv_endian e, uint64_t val);
+
+/**
+ * mv_as_translate() - the host address of @addr for direct access
+ * (memory_access_is_direct: reads of RAM and romd ROM devices, writes of
+ * writable RAM) and the length contiguous from it within its range.
+ * Return: 0, -ENOENT (hole or not RAM), -EACCES (not writable directly).
+ */
+int mv_as_translate(struct mv_as *as, mv_gpa_t addr, bool is_write, void **hva,
+		    uint64_t *len);
+
+/*
+ * struct mv_mapping - a direct mapping of guest memory (address_space_map).
+ * It holds a reference on the view it came from, so the memory stays
+ * valid until mv_as_unmap() even if the region is removed meanwhile.
+ */
+struct mv_mapping {
+	void *hva;
+	uint64_t len;
+	mv_gpa_t gpa;
+	bool is_write;
+	struct mv_flatview *fv;
+};
+/**
+ * mv_as_map() - map up to @len bytes at @addr for direct access; map->len
+ * may be shorter (the end of the RAM range).  Return: 0, -ENOENT,
+ * -EACCES as mv_as_translate().
+ */
+int mv_as_map(struct mv_as *as, mv_gpa_t addr, uint64_t len, bool is_write,
+	      struct mv_mapping *map);
+/* Release @map; for a write mapping, mark @access_len bytes dirty. */
+void mv_as_unmap(struct mv_mapping *map, uint64_t access_len);
+
+/* ---- dirty tracking (reference §3.5, §3.9) --------------------------- */
+
+enum mv_dirty_client {
+	MV_DIRTY_VGA = 0,
+	MV_DIRTY_CODE = 1,
+	MV_DIRTY_MIGRATION = 2,
+	MV_DIRTY_NR_CLIENTS = 3,
+};
+
+/*
+ * Each RAM block has one bitmap per client, one bit per 4 KiB page of its
+ * max_length, all set when the block is created (ram_block_add).  Writes
+ * through mv_as_rw()/mv_as_store()/write mappings set the bits of every
+ * client; accelerators add what they tracked through log_sync.
+ */
+/* Whether any page of [@addr, @addr + @size) of @mr is dirty for @client. */
+bool mv_region_get_dirty(struct mv_region *mr, uint64_t addr, uint64_t size,
+			 enum mv_dirty_client client);
+/* Mark [@addr, @addr + @size) of @mr dirty for every client. */
+void mv_region_set_dirty(struct mv_region *mr, uint64_t addr, uint64_t size);
+/* Clear the bits of [@addr, @addr + @size) for @client. */
+void mv_region_reset_dirty(struct mv_region *mr, uint64_t addr, uint64_t size,
+			   enum mv_dirty_client client);
+/*
+ * Accelerator input: set the pages whose bits are set in the little-endian
+ * @bitmap (bit i = page i from @addr) dirty for every client (QEMU's
+ * cpu_physical_memory_set_dirty_lebitmap).  Context: any thread.
+ */
+void mv_region_set_dirty_bitmap(struct mv_region *mr, uint64_t addr,
+				const unsigned long *bitmap, uint64_t npages);
+
+/*
+ * struct mv_dirty_snapshot - memory_region_snapshot_and_clear_dirty(): the
+ * bits of a page-aligned range, atomically taken and cleared.
+ */
+struct mv_dirty_snapshot {
+	uint64_t start; /* page-aligned offset in the region */
+	uint64_t npages;
+	unsigned long *bitmap;
+};
+int mv_region_snapshot_and_clear_dirty(struct mv_region *mr, uint64_t addr,
+				       uint64_t size,
+				       enum mv_dirty_client client,
+				       struct mv_dirty_snapshot **out);
+bool mv_dirty_snapshot_get(const struct mv_dirty_snapshot *snap, uint64_t addr,
+			   uint64_t size);
+void mv_dirty_snapshot_free(struct mv_dirty_snapshot *snap);
+
+/*
+ * memory_region_set_log(): turn logging for @client on or off for @mr; the
+ * ranges of @mr get the bit in their dirty_log_mask (listeners see
+ * log_start/log_stop).
+ */
+int mv_region_set_log(struct mv_region *mr, bool log,
+		      enum mv_dirty_client client);
+/* memory_region_get_dirty_log_mask(): the region's mask as rendered. */
+uint8_t mv_region_get_dirty_log_mask(const struct mv_region *mr);
+/* Global dirty logging (migration): log_global_start/stop to listeners. */
+int mv_machine_dirty_log_start(struct mv_machine *m);
+int mv_machine_dirty_log_stop(struct mv_machine *m);
+/*
+ * memory_region_sync_dirty_bitmap(): ask every listener with log_sync for
+ * the ranges of @mr (NULL: every range with a dirty mask) in its address
+ * space.  Return: 0 or the first error a listener returned.
+ */
+int mv_region_sync_dirty_bitmap(struct mv_machine *m, struct mv_region *mr);
+
+/* ---- listeners (reference §3.4, §3.5) -------------------------------- */
+
+/*
+ * struct mv_section - what a listener is told: one flat range,
+ * [@first, @last] in the address space, @offset_within_region in @mr.
+ * Pointers are borrowed for the duration of the callback.
+ */
+struct mv_section {
+	struct mv_as *as;
+	struct mv_region *mr;
+	uint64_t offset_within_region;
+	mv_gpa_t first;
+	mv_gpa_t last;
+	uint8_t dirty_log_mask;
+	bool readonly;
+	bool nonvolatile;
+	bool romd_mode;
+};
+
+struct mv_listener;
+
+/*
+ * struct mv_listener_ops - QEMU 7.2's MemoryListener callbacks, each
+ * optional and returning 0 or a negative errno.  A failing region_add rolls
+ * the transaction back: the previous views stay published, the tree
+ * changes are undone, and every listener that saw part of the change gets
+ * the inverse callbacks in reverse order, then commit.  Other failures are
+ * returned by the commit but change nothing.
+ */
+struct mv_listener_ops {
+	int (*begin)(struct mv_listener *l);
+	int (*commit)(struct mv_listener *l);
+	int (*region_add)(struct mv_listener *l, const struct mv_section *s);
+	int (*region_del)(struct mv_listener *l, const struct mv_section *s);
+	int (*region_nop)(struct mv_listener *l, const struct mv_section *s);
+	int (*log_start)(struct mv_listener *l, const struct mv_section *s,
+			 unsigned old_mask, unsigned new_mask);
+	int (*log_stop)(struct mv_listener *l, const struct mv_section *s,
+			unsigned old_mask, unsigned new_mask);
+	int (*log_sync)(struct mv_listener *l, const struct mv_section *s);
+	int (*log_global_start)(struct mv_listener *l);
+	int (*log_global_stop)(struct mv_listener *l);
+};
+
+/*
+ * struct mv_listener - caller-allocated; @ops, @priority, @name and
+ * @opaque are the caller's, the rest is the library's while registered.
+ * Delivery is in ascending @priority (ties in registration order), and
+ * reverse for region_del and log_stop.
+ */
+struct mv_listener {
+	const struct mv_listener_ops *ops;
+	int priority;
+	const char *name;
+	void *opaque;
+	/* private */
+	struct mv_as *as;
+	struct mv_listener *next;
+};
+
+/**
+ * mv_listener_register() - listen to @as; the current view is replayed
+ * (begin, log_global_start if on, region_add [+ log_start] per range,
+ * commit).  Return: 0, -EBUSY (already registered), or the replay's error
+ * (then nothing stays registered).
+ */
+int mv_listener_register(struct mv_as *as, struct mv_listener *l);
+/* Replays the removal (begin, log_stop + region_del per range, commit). */
+void mv_listener_unregister(struct mv_listener *l);
 
 #endif /* MEMVIRT_MEMORY_H */

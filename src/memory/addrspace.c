@@ -63,12 +63,42 @@ err_free:
 	return ret;
 }
 
+int mv_as_reserve_retired(struct mv_machine *m, size_t n)
+{
+	struct mv_flatview **a;
+	size_t cap = m->cap_retired ? m->cap_retired : 8;
+
+	if (m->nr_retired + n <= m->cap_retired)
+		return 0;
+	while (cap < m->nr_retired + n)
+		cap *= 2;
+	a = mv_realloc(m, m->retired, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	m->retired = a;
+	m->cap_retired = cap;
+	return 0;
+}
+
 void mv_as_set_view(struct mv_as *as, struct mv_flatview *fv)
 {
-	struct mv_flatview *old = as->view;
+	struct mv_machine *m = as->machine;
 
-	as->view = fv;
-	mv_flatview_unref(old);
+	/* Readers may still use the old view: its reference goes after a
+	 * grace period (room was reserved by mv_as_reserve_retired()). */
+	m->retired[m->nr_retired++] = as->view;
+	rcu_assign_pointer(as->view, fv);
+}
+
+struct mv_flatview *mv_as_read_begin(struct mv_as *as)
+{
+	urcu_bp_read_lock();
+	return rcu_dereference(as->view);
+}
+
+void mv_as_read_end(void)
+{
+	urcu_bp_read_unlock();
 }
 
 void mv_as_free(struct mv_as *as)
@@ -91,8 +121,12 @@ struct mv_region *mv_as_root(const struct mv_as *as)
 
 struct mv_flatview *mv_as_get_flatview(struct mv_as *as)
 {
-	mv_flatview_ref(as->view);
-	return as->view;
+	/* The address space's reference outlives the read-side section. */
+	struct mv_flatview *fv = mv_as_read_begin(as);
+
+	mv_flatview_ref(fv);
+	mv_as_read_end();
+	return fv;
 }
 
 static bool range_is_ram(const struct mv_flat_range *r)

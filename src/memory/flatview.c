@@ -35,6 +35,41 @@ void mv_flatview_unref(struct mv_flatview *fv)
 		flatview_destroy(fv);
 }
 
+void mv_flatview_unref_deferred(struct mv_flatview *fv)
+{
+	struct mv_machine *m = fv->machine;
+
+	if (atomic_fetch_sub(&fv->refcount, 1) != 1)
+		return;
+	pthread_mutex_lock(&m->reclaim_lock);
+	fv->reclaim_next = m->reclaim;
+	m->reclaim = fv;
+	pthread_mutex_unlock(&m->reclaim_lock);
+}
+
+void mv_reclaim(struct mv_machine *m)
+{
+	struct mv_flatview *fv, *next;
+
+	size_t i;
+
+	if (urcu_bp_read_ongoing())
+		return;
+	if (m->nr_retired)
+		urcu_bp_synchronize_rcu();
+	for (i = 0; i < m->nr_retired; i++)
+		mv_flatview_unref(m->retired[i]);
+	m->nr_retired = 0;
+	pthread_mutex_lock(&m->reclaim_lock);
+	fv = m->reclaim;
+	m->reclaim = NULL;
+	pthread_mutex_unlock(&m->reclaim_lock);
+	for (; fv; fv = next) {
+		next = fv->reclaim_next;
+		flatview_destroy(fv);
+	}
+}
+
 const struct mv_flat_range *mv_flatview_ranges(const struct mv_flatview *fv,
 					       size_t *nr)
 {

@@ -6,7 +6,10 @@
 #ifndef MV_MEMORY_INTERNAL_H
 #define MV_MEMORY_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+
+#include <urcu-bp.h>
 
 #include <memvirt/memory.h>
 
@@ -95,10 +98,14 @@ struct mv_region {
 /*
  * struct mv_flatview - an immutable rendered view.  @ranges are sorted and
  * maximally merged; each range holds a reference on its region, and the
- * view holds one on @root and on the machine.
+ * view holds one on @root and on the machine.  An address space's
+ * reference on a replaced view is dropped by the writer after an RCU grace
+ * period (mv_reclaim()); a last reference dropped outside writer context
+ * queues the view on the machine's reclaim list for the writer.
  */
 struct mv_flatview {
 	atomic_long refcount;
+	struct mv_flatview *reclaim_next;
 	struct mv_machine *machine;
 	struct mv_region *root;
 	struct mv_flat_range *ranges;
@@ -107,7 +114,8 @@ struct mv_flatview {
 
 /*
  * struct mv_as - an address space.  @view is the current view (the AS
- * holds a reference); @root holds a reference.
+ * holds a reference), published with rcu_assign_pointer() and read by
+ * readers with mv_as_read_begin(); @root holds a reference.
  */
 struct mv_as {
 	struct mv_machine *machine;
@@ -163,6 +171,11 @@ struct mv_machine {
 	size_t nr_dirty;
 	bool dirty_all;
 	bool full_render_only;
+	/* references of replaced views, dropped after a grace period */
+	struct mv_flatview **retired;
+	size_t nr_retired, cap_retired;
+	pthread_mutex_t reclaim_lock;
+	struct mv_flatview *reclaim; /* unreferenced by a reader thread */
 };
 
 /*
@@ -230,8 +243,28 @@ struct mv_region *mv_flatview_root_of(struct mv_region *r);
 bool mv_flat_range_can_merge(const struct mv_flat_range *a,
 			     const struct mv_flat_range *b);
 
-/* addrspace.c: publish @fv as @as's view (takes over the reference). */
+/*
+ * addrspace.c: publish @fv as @as's view (takes over the reference); the
+ * old view is released after a grace period.  mv_as_reserve_retired()
+ * first makes room to retire @n views, so publishing cannot fail.
+ */
+int mv_as_reserve_retired(struct mv_machine *m, size_t n);
 void mv_as_set_view(struct mv_as *as, struct mv_flatview *fv);
+/*
+ * Reader side: the view returned stays valid until mv_as_read_end() (an
+ * RCU read-side critical section; nests; any thread, no registration).
+ */
+struct mv_flatview *mv_as_read_begin(struct mv_as *as);
+void mv_as_read_end(void);
+
+/* flatview.c: drop a reference from any thread; the writer frees later. */
+void mv_flatview_unref_deferred(struct mv_flatview *fv);
+/*
+ * flatview.c: after a grace period, drop the references of replaced views
+ * and free the views readers released.  Skipped (left for later) when
+ * called inside a read-side section, e.g. a commit from an MMIO callback.
+ */
+void mv_reclaim(struct mv_machine *m);
 void mv_as_free(struct mv_as *as);
 
 /* machine_json_apply.c */

@@ -19,6 +19,7 @@ int mv_machine_new(struct mv_machine **out)
 		return -ENOMEM;
 	atomic_init(&m->refs, 1);
 	mv_alloc_init(&m->alloc);
+	pthread_mutex_init(&m->reclaim_lock, NULL);
 	*out = m;
 	return 0;
 }
@@ -32,6 +33,7 @@ void mv_machine_put(struct mv_machine *m)
 {
 	if (atomic_fetch_sub(&m->refs, 1) == 1) {
 		free(m->name);
+		pthread_mutex_destroy(&m->reclaim_lock);
 		free(m->blocks);
 		free(m);
 	}
@@ -45,6 +47,10 @@ void mv_machine_free(struct mv_machine *m)
 	if (!m)
 		return;
 	mv_machine_get(m); /* views and regions may drop the last ones */
+	mv_machine_reclaim(m);
+	free(m->retired);
+	m->retired = NULL;
+	m->cap_retired = 0;
 	mv_change_list_free(m, m->changes);
 	m->changes = NULL;
 	for (as = m->as_head; as; as = next) {
@@ -202,4 +208,9 @@ int mv_machine_set_name(struct mv_machine *m, const char *name)
 const char *mv_machine_name(const struct mv_machine *m)
 {
 	return m->name;
+}
+
+void mv_machine_reclaim(struct mv_machine *m)
+{
+	mv_reclaim(m);
 }

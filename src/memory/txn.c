@@ -261,7 +261,9 @@ int mv_txn_commit(struct mv_machine *m)
 	views = mv_malloc(m, (nr_as ? nr_as : 1) * sizeof(*views));
 	if (!views)
 		return -ENOMEM;
-	ret = render_all(m, views);
+	ret = mv_as_reserve_retired(m, nr_as);
+	if (!ret)
+		ret = render_all(m, views);
 	if (ret) {
 		free(views);
 		return ret;
@@ -272,5 +274,6 @@ int mv_txn_commit(struct mv_machine *m)
 	m->update_pending = false;
 	mv_txn_clear_dirty(m);
 	m->stats.commits++;
+	mv_reclaim(m); /* views whose grace period ended meanwhile */
 	return 0;
 }
