@@ -192,6 +192,8 @@ struct mv_ramblock {
 	size_t mapped_length; /* what to munmap, 0 for MV_RAM_PTR */
 	int fd;
 	struct mv_region *mr;
+	/* one bit per 4 KiB page of max_length per client (dirty.c) */
+	unsigned long *dirty[MV_DIRTY_NR_CLIENTS];
 };
 
 /* machine.c */
