@@ -643,9 +643,8 @@ struct mv_listener {
 	int priority;
 	const char *name;
 	void *opaque;
-	/* private */
+	/* private: the address space it listens to while registered */
 	struct mv_as *as;
-	struct mv_listener *next;
 };
 
 /**

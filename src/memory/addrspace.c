@@ -103,6 +103,7 @@ void mv_as_read_end(void)
 
 void mv_as_free(struct mv_as *as)
 {
+	mv_as_listeners_free(as);
 	mv_flatview_unref(as->view);
 	mv_region_unref(as->root);
 	free(as->name);

@@ -123,6 +123,39 @@ struct mv_as {
 	struct mv_region *root;
 	struct mv_flatview *view;
 	struct mv_as *next; /* creation order */
+	/* its listeners, ascending priority, ties in registration order */
+	struct mv_listener **listeners;
+	size_t nr_listeners;
+};
+
+/*
+ * struct mv_undo - how to take back one change of the running transaction
+ * (a failing region_add rolls the whole transaction back).  @r holds a
+ * reference while the entry exists.
+ */
+enum mv_undo_op {
+	MV_UNDO_LINK,	/* @r was linked into @parent: unlink it */
+	MV_UNDO_UNLINK, /* @r was unlinked: link it back at @addr/@seq */
+	MV_UNDO_ENABLED,
+	MV_UNDO_ADDR,
+	MV_UNDO_SIZE,
+	MV_UNDO_ALIAS_OFFSET,
+	MV_UNDO_READONLY,
+	MV_UNDO_NONVOLATILE,
+	MV_UNDO_ROMD,
+	MV_UNDO_LOG,
+};
+
+struct mv_undo {
+	enum mv_undo_op op;
+	struct mv_region *r;
+	struct mv_region *parent;
+	uint64_t addr;
+	uint64_t seq;
+	u128 size;
+	uint64_t used_length;
+	bool flag;
+	uint8_t mask;
 };
 
 struct mv_named_region {
@@ -170,6 +203,17 @@ struct mv_machine {
 	struct mv_dirty dirty[MV_MAX_DIRTY];
 	size_t nr_dirty;
 	bool dirty_all;
+	/* state at the outermost begin, and how to undo since then */
+	bool saved_pending, saved_dirty_all;
+	size_t saved_nr_dirty;
+	struct mv_undo *undo;
+	size_t nr_undo, cap_undo;
+	bool undo_failed;   /* an entry could not be recorded: no rollback */
+	int listener_error; /* first error of a callback this commit */
+	/* all listeners, ascending priority, ties in registration order */
+	struct mv_listener **listeners;
+	size_t nr_listeners;
+	bool global_dirty_log;
 	bool full_render_only;
 	/* references of replaced views, dropped after a grace period */
 	struct mv_flatview **retired;
@@ -226,6 +270,34 @@ void mv_txn_mark_dirty_self(struct mv_machine *m, struct mv_region *r,
 			    u128 start, u128 end);
 void mv_txn_mark_dirty_all(struct mv_machine *m);
 void mv_txn_clear_dirty(struct mv_machine *m);
+/* txn.c: record how to undo a change (see struct mv_undo). */
+void mv_txn_record(struct mv_machine *m, const struct mv_undo *u);
+/* region.c: link @child into @parent as the @seq-th linked child. */
+void mv_region_relink(struct mv_region *parent, struct mv_region *child,
+		      uint64_t seq);
+void mv_region_unlink(struct mv_region *parent, struct mv_region *child);
+/* The dirty-log mask a range of @mr gets (memory_region_get_dirty_log_mask). */
+uint8_t mv_region_dirty_mask(const struct mv_region *mr);
+
+/*
+ * listener.c: deliver a commit.  mv_listeners_begin() calls begin on every
+ * listener; mv_listeners_update() the topology passes of @as from its
+ * current view to @new (recording for rollback);
+ * mv_listeners_rollback() the inverse of everything recorded, then commit;
+ * mv_listeners_commit() commit on every listener.
+ */
+struct mv_event_log;
+int mv_listeners_begin(struct mv_machine *m);
+int mv_listeners_update(struct mv_as *as, const struct mv_flatview *new,
+			struct mv_event_log *log);
+void mv_listeners_rollback(struct mv_machine *m, struct mv_event_log *log);
+int mv_listeners_commit(struct mv_machine *m);
+int mv_listeners_global_start(struct mv_machine *m);
+int mv_listeners_global_stop(struct mv_machine *m);
+struct mv_event_log *mv_event_log_new(struct mv_machine *m);
+int mv_event_log_error(const struct mv_event_log *log);
+void mv_event_log_free(struct mv_event_log *log);
+void mv_as_listeners_free(struct mv_as *as);
 
 /* render.c: render the view of flat-view root @root (NULL: empty view). */
 int mv_render(struct mv_machine *m, struct mv_region *root,

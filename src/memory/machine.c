@@ -50,6 +50,8 @@ void mv_machine_free(struct mv_machine *m)
 	mv_machine_reclaim(m);
 	free(m->retired);
 	m->retired = NULL;
+	free(m->undo);
+	m->undo = NULL;
 	m->cap_retired = 0;
 	mv_change_list_free(m, m->changes);
 	m->changes = NULL;
@@ -58,6 +60,9 @@ void mv_machine_free(struct mv_machine *m)
 		mv_as_free(as);
 	}
 	m->as_head = NULL;
+	free(m->listeners);
+	m->listeners = NULL;
+	m->nr_listeners = 0;
 	if (m->empty_view)
 		mv_flatview_unref(m->empty_view);
 	m->empty_view = NULL;

@@ -319,6 +319,75 @@ static void children_unlink(struct mv_region *parent, struct mv_region *child)
 	child->container = NULL;
 }
 
+void mv_region_unlink(struct mv_region *parent, struct mv_region *child)
+{
+	children_unlink(parent, child);
+}
+
+/*
+ * Link @child back where it was: the list is sorted by (priority, seq) in
+ * its reversed storage, so a child keeping its old seq regains its old
+ * place among equals.  Capacity is there: it was linked before.
+ */
+void mv_region_relink(struct mv_region *parent, struct mv_region *child,
+		      uint64_t seq)
+{
+	size_t n = parent->nr_children, lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct mv_region *c = parent->children[mid];
+
+		if (c->priority < child->priority ||
+		    (c->priority == child->priority && c->seq < seq))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	array_insert(parent->children, n, lo, child);
+	array_insert(parent->by_addr, n, addr_insert_pos(parent, child->addr),
+		     child);
+	parent->nr_children++;
+	parent->disjoint_known = false;
+	child->container = parent;
+	child->seq = seq;
+}
+
+/* Record how to undo a change to @r while a transaction is open. */
+static void record(struct mv_region *r, enum mv_undo_op op,
+		   struct mv_region *parent)
+{
+	struct mv_undo u = {
+		.op = op,
+		.r = r,
+		.parent = parent,
+		.addr = op == MV_UNDO_ALIAS_OFFSET ? r->alias_offset : r->addr,
+		.seq = r->seq,
+		.size = r->size,
+		.used_length = r->block ? r->block->used_length : 0,
+		.mask = r->dirty_log_mask,
+	};
+
+	switch (op) {
+	case MV_UNDO_ENABLED:
+		u.flag = r->enabled;
+		break;
+	case MV_UNDO_READONLY:
+		u.flag = r->readonly;
+		break;
+	case MV_UNDO_NONVOLATILE:
+		u.flag = r->nonvolatile;
+		break;
+	case MV_UNDO_ROMD:
+		u.flag = r->romd_mode;
+		break;
+	default:
+		break;
+	}
+	if (r->machine->txn_depth)
+		mv_txn_record(r->machine, &u);
+}
+
 static int children_reserve(struct mv_region *parent)
 {
 	struct mv_machine *m = parent->machine;
@@ -426,6 +495,7 @@ int mv_region_add_subregion_overlap(struct mv_region *parent, uint64_t offset,
 	child->addr = offset;
 	child->priority = priority;
 	children_link(parent, child);
+	record(child, MV_UNDO_LINK, parent);
 	mark_child_window(child, child->addr);
 	if (parent->enabled && child->enabled)
 		mv_txn_mark_pending(parent->machine);
@@ -449,6 +519,7 @@ int mv_region_del_subregion(struct mv_region *parent, struct mv_region *child)
 		return -ENOENT;
 	m = parent->machine;
 	mv_txn_begin(m);
+	record(child, MV_UNDO_UNLINK, parent);
 	mark_child_window(child, child->addr);
 	if (parent->enabled && child->enabled)
 		mv_txn_mark_pending(m);
@@ -474,6 +545,7 @@ int mv_region_set_enabled(struct mv_region *r, bool enabled)
 	if (r->enabled == enabled)
 		return 0;
 	mv_txn_begin(r->machine);
+	record(r, MV_UNDO_ENABLED, NULL);
 	r->enabled = enabled;
 	if (enabled)
 		invalidate_parent(r); /* disabling cannot create overlap */
@@ -508,10 +580,12 @@ int mv_region_set_address(struct mv_region *r, uint64_t addr)
 		 * their next render. */
 		if (is_view_root(r))
 			mv_txn_mark_dirty_all(r->machine);
+		record(r, MV_UNDO_ADDR, NULL);
 		r->addr = addr;
 		return 0;
 	}
 	mv_txn_begin(r->machine);
+	record(r, MV_UNDO_ADDR, parent);
 	mark_child_window(r, r->addr);
 	mark_child_window(r, addr);
 	/* A view root renders at its own address: all of it moves. */
@@ -534,15 +608,15 @@ int mv_region_set_size(struct mv_region *r, uint64_t size)
 	s = mv_size_from_api(size);
 	if (s == r->size)
 		return 0;
-	if (r->block) {
-		/* A RAM region never outgrows the memory behind it. */
-		if (!s || s > r->block->max_length)
-			return -EINVAL;
+	/* A RAM region never outgrows the memory behind it. */
+	if (r->block && (!s || s > r->block->max_length))
+		return -EINVAL;
+	mv_txn_begin(r->machine);
+	record(r, MV_UNDO_SIZE, NULL);
+	if (r->block)
 		r->block->used_length =
 			((uint64_t)s + r->block->page_size - 1) &
 			~(r->block->page_size - 1);
-	}
-	mv_txn_begin(r->machine);
 	mv_txn_mark_dirty_self(r->machine, r, 0, s > r->size ? s : r->size);
 	mv_txn_mark_pending(r->machine);
 	r->size = s;
@@ -559,6 +633,7 @@ int mv_region_set_alias_offset(struct mv_region *r, uint64_t offset)
 	if (r->alias_offset == offset)
 		return 0;
 	mv_txn_begin(r->machine);
+	record(r, MV_UNDO_ALIAS_OFFSET, NULL);
 	r->alias_offset = offset;
 	mv_txn_mark_dirty_self(r->machine, r, 0, r->size);
 	if (r->enabled)
@@ -567,11 +642,13 @@ int mv_region_set_alias_offset(struct mv_region *r, uint64_t offset)
 }
 
 /* The shared shape of the boolean attribute setters. */
-static int set_flag(struct mv_region *r, bool *flag, bool value)
+static int set_flag(struct mv_region *r, bool *flag, bool value,
+		    enum mv_undo_op op)
 {
 	if (*flag == value)
 		return 0;
 	mv_txn_begin(r->machine);
+	record(r, op, NULL);
 	*flag = value;
 	mv_txn_mark_dirty_self(r->machine, r, 0, r->size);
 	if (r->enabled)
@@ -581,19 +658,61 @@ static int set_flag(struct mv_region *r, bool *flag, bool value)
 
 int mv_region_set_readonly(struct mv_region *r, bool readonly)
 {
-	return r ? set_flag(r, &r->readonly, readonly) : -EINVAL;
+	return r ? set_flag(r, &r->readonly, readonly, MV_UNDO_READONLY) :
+		   -EINVAL;
 }
 
 int mv_region_set_nonvolatile(struct mv_region *r, bool nonvolatile)
 {
-	return r ? set_flag(r, &r->nonvolatile, nonvolatile) : -EINVAL;
+	return r ? set_flag(r, &r->nonvolatile, nonvolatile,
+			    MV_UNDO_NONVOLATILE) :
+		   -EINVAL;
 }
 
 int mv_region_rom_device_set_romd(struct mv_region *r, bool romd)
 {
 	if (!r || r->kind != MV_REGION_ROM_DEVICE)
 		return -EINVAL;
-	return set_flag(r, &r->romd_mode, romd);
+	return set_flag(r, &r->romd_mode, romd, MV_UNDO_ROMD);
+}
+
+/*
+ * memory_region_set_log().  QEMU allows only the VGA client here (the
+ * others follow the accelerator and global logging); so do we.
+ */
+int mv_region_set_log(struct mv_region *r, bool log,
+		      enum mv_dirty_client client)
+{
+	uint8_t mask;
+
+	if (!r || client != MV_DIRTY_VGA)
+		return -EINVAL;
+	mask = (uint8_t)((r->dirty_log_mask & ~(1u << client)) |
+			 ((unsigned)log << client));
+	if (mask == r->dirty_log_mask)
+		return 0;
+	mv_txn_begin(r->machine);
+	record(r, MV_UNDO_LOG, NULL);
+	r->dirty_log_mask = mask;
+	mv_txn_mark_dirty_self(r->machine, r, 0, r->size);
+	if (r->enabled)
+		mv_txn_mark_pending(r->machine);
+	return mv_txn_commit(r->machine);
+}
+
+uint8_t mv_region_dirty_mask(const struct mv_region *mr)
+{
+	uint8_t mask = mr->dirty_log_mask;
+
+	/* Global logging (migration) covers every RAM block. */
+	if (mr->machine->global_dirty_log && mr->block)
+		mask |= 1u << MV_DIRTY_MIGRATION;
+	return mask;
+}
+
+uint8_t mv_region_get_dirty_log_mask(const struct mv_region *mr)
+{
+	return mv_region_dirty_mask(mr);
 }
 
 int mv_region_set_owner(struct mv_region *r, const char *owner)

@@ -24,7 +24,111 @@
 
 void mv_txn_begin(struct mv_machine *m)
 {
-	m->txn_depth++;
+	if (m->txn_depth++)
+		return;
+	m->saved_pending = m->update_pending;
+	m->saved_dirty_all = m->dirty_all;
+	m->saved_nr_dirty = m->nr_dirty;
+}
+
+void mv_txn_record(struct mv_machine *m, const struct mv_undo *u)
+{
+	struct mv_undo *a;
+
+	if (m->undo_failed)
+		return;
+	if (m->nr_undo == m->cap_undo) {
+		size_t cap = m->cap_undo ? m->cap_undo * 2 : 16;
+
+		a = mv_realloc(m, m->undo, cap * sizeof(*a));
+		if (!a) {
+			m->undo_failed = true;
+			return;
+		}
+		m->undo = a;
+		m->cap_undo = cap;
+	}
+	m->undo[m->nr_undo++] = *u;
+	mv_region_ref(u->r);
+	if (u->parent)
+		mv_region_ref(u->parent);
+}
+
+static void undo_clear(struct mv_machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nr_undo; i++) {
+		mv_region_unref(m->undo[i].r);
+		mv_region_unref(m->undo[i].parent);
+	}
+	m->nr_undo = 0;
+	m->undo_failed = false;
+}
+
+static void undo_one(const struct mv_undo *u)
+{
+	struct mv_region *r = u->r;
+
+	switch (u->op) {
+	case MV_UNDO_LINK:
+		mv_region_unlink(u->parent, r);
+		mv_region_unref(r); /* the parent's reference */
+		break;
+	case MV_UNDO_UNLINK:
+		mv_region_ref(r);
+		r->addr = u->addr;
+		mv_region_relink(u->parent, r, u->seq);
+		break;
+	case MV_UNDO_ADDR:
+		if (u->parent)
+			mv_region_unlink(u->parent, r);
+		r->addr = u->addr;
+		if (u->parent)
+			mv_region_relink(u->parent, r, u->seq);
+		break;
+	case MV_UNDO_ENABLED:
+		r->enabled = u->flag;
+		break;
+	case MV_UNDO_SIZE:
+		r->size = u->size;
+		if (r->block)
+			r->block->used_length = u->used_length;
+		break;
+	case MV_UNDO_ALIAS_OFFSET:
+		r->alias_offset = u->addr;
+		break;
+	case MV_UNDO_READONLY:
+		r->readonly = u->flag;
+		break;
+	case MV_UNDO_NONVOLATILE:
+		r->nonvolatile = u->flag;
+		break;
+	case MV_UNDO_ROMD:
+		r->romd_mode = u->flag;
+		break;
+	case MV_UNDO_LOG:
+		r->dirty_log_mask = u->mask;
+		break;
+	}
+	if (r->container)
+		r->container->disjoint_known = false;
+}
+
+/*
+ * Take back every change of the transaction: the tree is as it was at the
+ * outermost begin, so the published views match it again.
+ */
+static void undo_apply(struct mv_machine *m)
+{
+	size_t i;
+
+	for (i = m->nr_undo; i-- > 0;)
+		undo_one(&m->undo[i]);
+	while (m->nr_dirty > m->saved_nr_dirty)
+		mv_region_unref(m->dirty[--m->nr_dirty].r);
+	m->dirty_all = m->saved_dirty_all;
+	m->update_pending = m->saved_pending;
 }
 
 void mv_txn_mark_pending(struct mv_machine *m)
@@ -241,6 +345,38 @@ static int render_all(struct mv_machine *m, struct mv_flatview **views)
 	return 0;
 }
 
+/*
+ * Tell the listeners (begin, then each address space's topology passes);
+ * a failing region_add rolls everything back: the inverse events to the
+ * listeners, then the tree as it was.
+ */
+static int deliver(struct mv_machine *m, struct mv_flatview **views)
+{
+	struct mv_event_log *log;
+	struct mv_as *as;
+	size_t i = 0;
+	int ret = 0;
+
+	m->listener_error = 0;
+	if (!m->nr_listeners)
+		return 0;
+	log = mv_event_log_new(m);
+	if (!log)
+		return -ENOMEM;
+	m->listener_error = mv_listeners_begin(m);
+	for (as = m->as_head; as && !ret; as = as->next)
+		ret = mv_listeners_update(as, views[i++], log);
+	if (ret) {
+		mv_listeners_rollback(m, log);
+		if (!m->undo_failed)
+			undo_apply(m);
+	} else if (!m->listener_error) {
+		m->listener_error = mv_event_log_error(log);
+	}
+	mv_event_log_free(log);
+	return ret;
+}
+
 int mv_txn_commit(struct mv_machine *m)
 {
 	struct mv_flatview **views;
@@ -254,26 +390,42 @@ int mv_txn_commit(struct mv_machine *m)
 		return 0;
 	if (!m->update_pending) {
 		mv_txn_clear_dirty(m); /* nothing visible changed (QEMU) */
+		undo_clear(m);
 		return 0;
 	}
 	for (as = m->as_head; as; as = as->next)
 		nr_as++;
 	views = mv_malloc(m, (nr_as ? nr_as : 1) * sizeof(*views));
-	if (!views)
+	if (!views) {
+		undo_clear(m);
 		return -ENOMEM;
+	}
 	ret = mv_as_reserve_retired(m, nr_as);
 	if (!ret)
 		ret = render_all(m, views);
+	if (!ret) {
+		ret = deliver(m, views);
+		for (i = 0; ret && i < nr_as; i++)
+			mv_flatview_unref(views[i]);
+		i = 0;
+	}
 	if (ret) {
+		/* Nothing published; on a render failure the change stays
+		 * pending, after a rollback it is gone. */
 		free(views);
+		undo_clear(m);
 		return ret;
 	}
 	for (as = m->as_head; as; as = as->next)
 		mv_as_set_view(as, views[i++]);
 	free(views);
+	ret = mv_listeners_commit(m);
+	if (!ret)
+		ret = m->listener_error;
 	m->update_pending = false;
 	mv_txn_clear_dirty(m);
+	undo_clear(m);
 	m->stats.commits++;
 	mv_reclaim(m); /* views whose grace period ended meanwhile */
-	return 0;
+	return ret;
 }
