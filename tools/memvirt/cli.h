@@ -37,7 +37,13 @@ int machine_opts_parse(struct machine_opts *o, int opt, const char *arg);
  * Build the machine and apply the changes a machine file lists.  Prints
  * the error and returns NULL on failure.
  */
-struct mv_machine *machine_opts_load(const struct machine_opts *o);
+struct mv_machine *machine_opts_load(const struct machine_opts *o,
+				     bool apply_changes);
+/*
+ * Print the listener events of the machine file's change list: register a
+ * printing listener per address space, apply every change, unregister.
+ */
+int cli_print_events(struct mv_machine *m, FILE *out);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_mtree(int argc, char **argv);

@@ -72,7 +72,7 @@ int cmd_explain(int argc, char **argv)
 		cli_error("explain: expected one address (decimal or 0x-hex)");
 		return CLI_EXIT_USAGE;
 	}
-	m = machine_opts_load(&mo);
+	m = machine_opts_load(&mo, true);
 	if (!m)
 		return CLI_EXIT_FAIL;
 	as = mv_machine_find_as(m, as_name);

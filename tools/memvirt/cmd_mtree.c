@@ -13,7 +13,8 @@
 static void usage(FILE *f)
 {
 	fputs("usage: memvirt mtree [--machine NAME|FILE] [-m SIZE] [-f] [-D] "
-	      "[-o] [--ramblock] [--json]\n\n"
+	      "[-o] [--ramblock] [--json]\n"
+	      "       memvirt mtree --events FILE\n\n"
 	      "Print the machine's memory topology as QEMU 7.2's monitor "
 	      "does.\n\n" MACHINE_OPTS_HELP
 	      "  -f, --flatview           flat views (info mtree -f)\n"
@@ -22,7 +23,9 @@ static void usage(FILE *f)
 	      "  -o, --owner              show owner tags\n"
 	      "      --ramblock           RAM blocks (info ramblock)\n"
 	      "      --json               everything as JSON, with each flat "
-	      "range's provenance\n",
+	      "range's provenance\n"
+	      "      --events FILE        the listener events of FILE's change "
+	      "list\n",
 	      f);
 }
 
@@ -36,11 +39,12 @@ int cmd_mtree(int argc, char **argv)
 		{ "owner", no_argument, NULL, 'o' },
 		{ "ramblock", no_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "events", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct machine_opts mo = { 0 };
-	bool ramblock = false, json = false;
+	bool ramblock = false, json = false, events = false;
 	unsigned flags = 0;
 	struct mv_machine *m;
 	int opt, ret;
@@ -68,6 +72,10 @@ int cmd_mtree(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'e':
+			events = true;
+			mo.machine = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -80,10 +88,12 @@ int cmd_mtree(int argc, char **argv)
 		cli_error("mtree: unexpected argument '%s'", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
-	m = machine_opts_load(&mo);
+	m = machine_opts_load(&mo, !events);
 	if (!m)
 		return CLI_EXIT_FAIL;
-	if (json)
+	if (events)
+		ret = cli_print_events(m, stdout);
+	else if (json)
 		ret = mv_mtree_print_json(m, stdout, flags);
 	else if (ramblock)
 		ret = mv_ramblock_print(m, stdout);

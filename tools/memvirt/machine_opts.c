@@ -55,7 +55,8 @@ static bool is_preset(const char *name)
 	return false;
 }
 
-struct mv_machine *machine_opts_load(const struct machine_opts *o)
+struct mv_machine *machine_opts_load(const struct machine_opts *o,
+				     bool apply_changes)
 {
 	const char *name = o->machine ? o->machine : "pc";
 	struct mv_error err = { { 0 } };
@@ -74,7 +75,7 @@ struct mv_machine *machine_opts_load(const struct machine_opts *o)
 			return NULL;
 		}
 		ret = mv_machine_load_file(name, &m, &err);
-		while (!ret && mv_machine_pending_changes(m))
+		while (!ret && apply_changes && mv_machine_pending_changes(m))
 			ret = mv_machine_apply_change(m, &err);
 	}
 	if (ret) {
