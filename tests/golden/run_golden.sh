@@ -4,7 +4,7 @@
 # `memvirt mtree --events NAME.json` with NAME.events byte for byte.
 # Usage: run_golden.sh MEMVIRT [--update]
 set -u
-memvirt=$1
+memvirt=$(realpath "$1")
 dir=$(cd "$(dirname "$0")" && pwd)
 pass=0 fail=0
 for json in "$dir"/*.json; do
