@@ -24,6 +24,7 @@ static void flatview_destroy(struct mv_flatview *fv)
 		mv_region_unref(fv->ranges[i].mr);
 	if (fv->root)
 		mv_region_unref(fv->root);
+	mv_range_table_free(atomic_load(&fv->table));
 	free(fv->ranges);
 	free(fv);
 	mv_machine_put(m);
@@ -82,8 +83,9 @@ struct mv_region *mv_flatview_root(const struct mv_flatview *fv)
 	return fv->root;
 }
 
-const struct mv_flat_range *mv_flatview_lookup(const struct mv_flatview *fv,
-					       uint64_t addr)
+/* Binary search: the fallback while the range table cannot be built. */
+static const struct mv_flat_range *bsearch_range(const struct mv_flatview *fv,
+						 uint64_t addr)
 {
 	size_t lo = 0, hi = fv->nr;
 
@@ -98,6 +100,59 @@ const struct mv_flat_range *mv_flatview_lookup(const struct mv_flatview *fv,
 	if (lo < fv->nr && fv->ranges[lo].first <= addr)
 		return &fv->ranges[lo];
 	return NULL;
+}
+
+/* The view's range table, built and installed by the first caller. */
+static struct mv_range_table *view_table(const struct mv_flatview *fv)
+{
+	struct mv_flatview *w = (struct mv_flatview *)fv;
+	struct mv_range_table *t = atomic_load_explicit(&w->table,
+							memory_order_acquire);
+	struct mv_range_table *expected = NULL;
+	struct mv_range *ranges;
+	size_t i;
+
+	if (t)
+		return t;
+	ranges = malloc((fv->nr ? fv->nr : 1) * sizeof(*ranges));
+	if (!ranges)
+		return NULL;
+	for (i = 0; i < fv->nr; i++)
+		ranges[i] = (struct mv_range){ .first = fv->ranges[i].first,
+					       .last = fv->ranges[i].last,
+					       .idx = i };
+	if (mv_range_table_new(ranges, fv->nr, &t))
+		t = NULL;
+	free(ranges);
+	if (t && !atomic_compare_exchange_strong_explicit(
+			 &w->table, &expected, t, memory_order_acq_rel,
+			 memory_order_acquire)) {
+		mv_range_table_free(t); /* another reader was first */
+		t = expected;
+	}
+	return t;
+}
+
+const struct mv_flat_range *
+mv_flatview_lookup_hint(const struct mv_flatview *fv, uint64_t addr,
+			struct mv_range_hint *hint)
+{
+	const struct mv_range_table *t;
+	const struct mv_range *r;
+
+	if (fv->nr <= 2) /* nothing to gain from a table */
+		return bsearch_range(fv, addr);
+	t = view_table(fv);
+	if (!t)
+		return bsearch_range(fv, addr);
+	r = mv_range_table_lookup(t, addr, hint);
+	return r ? &fv->ranges[r->idx] : NULL;
+}
+
+const struct mv_flat_range *mv_flatview_lookup(const struct mv_flatview *fv,
+					       uint64_t addr)
+{
+	return mv_flatview_lookup_hint(fv, addr, NULL);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <memvirt/memory.h>
 
 #include "alloc.h"
+#include "range_table.h"
 
 __extension__ typedef __int128 s128;
 __extension__ typedef unsigned __int128 u128;
@@ -110,6 +111,9 @@ struct mv_flatview {
 	struct mv_region *root;
 	struct mv_flat_range *ranges;
 	size_t nr;
+	/* the range table over @ranges, built by the first lookup that needs
+	 * it (readers race to install it; the loser frees its copy) */
+	_Atomic(struct mv_range_table *) table;
 };
 
 /*
@@ -313,6 +317,13 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 /* QEMU's memory_region_get_flatview_root(). */
 struct mv_region *mv_flatview_root_of(struct mv_region *r);
 
+/*
+ * flatview.c: lookup through the view's range table with a caller-owned
+ * last-hit hint (NULL allowed).  Context: any thread.
+ */
+const struct mv_flat_range *
+mv_flatview_lookup_hint(const struct mv_flatview *fv, uint64_t addr,
+			struct mv_range_hint *hint);
 /* flatview.c */
 bool mv_flat_range_can_merge(const struct mv_flat_range *a,
 			     const struct mv_flat_range *b);
