@@ -4,7 +4,8 @@
 #   make setup    install missing Debian packages (scripts/setup)
 #   make build    configure build/ if needed, compile
 #   make run      build, then show the default machine's memory topology
-#   make check    normal tests, ASan+UBSan unit tests, fuzz smoke tests,
+#   make check    normal tests, ASan+UBSan unit tests, TSan stress test,
+#                 fuzz smoke tests,
 #                 format check; ends with "check: N passed, N failed, N skipped"
 #   make format   clang-format -i every C source
 #   make clean    remove the build directories
@@ -16,6 +17,7 @@ CLANG_FORMAT ?= clang-format
 BUILDDIR ?= build
 ASANDIR ?= build-asan
 FUZZDIR ?= build-fuzz
+TSANDIR ?= build-tsan
 # The format check's result, in meson's testlog.json format.
 FORMATLOG = build-format/testlog.json
 
@@ -26,6 +28,9 @@ RUN ?= $(MEMVIRT) mtree $(RUN_ARGS) && $(MEMVIRT) mtree -f $(RUN_ARGS)
 ASAN_SETUP_OPTS = -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_TEST_ENV = ASAN_OPTIONS=detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+TSAN_SETUP_OPTS = -Db_sanitize=thread -Db_lundef=false
+TSAN_TEST_ENV = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
+	suppressions=$(CURDIR)/tests/stress/tsan.supp"
 FUZZ_SETUP_ENV = CC=clang
 FUZZ_SETUP_OPTS = -Dfuzz=true -Db_lundef=false -Db_sanitize=address,undefined
 
@@ -58,8 +63,8 @@ define meson_stage
 	[ $$st = ok ]
 endef
 
-.PHONY: all setup build run check check-default check-asan check-fuzz \
-	check-format format clean
+.PHONY: all setup build run check check-default check-asan check-tsan \
+	check-fuzz check-format format clean
 
 all: build
 
@@ -77,16 +82,21 @@ run: build
 check: setup
 	-@$(MAKE) --no-print-directory check-default
 	-@$(MAKE) --no-print-directory check-asan
+	-@$(MAKE) --no-print-directory check-tsan
 	-@$(MAKE) --no-print-directory check-fuzz
 	-@$(MAKE) --no-print-directory check-format
-	@$(PYTHON) scripts/check-summary $(BUILDDIR) $(ASANDIR) $(FUZZDIR) \
-		$(FORMATLOG)
+	@$(PYTHON) scripts/check-summary $(BUILDDIR) $(ASANDIR) $(TSANDIR) \
+		$(FUZZDIR) $(FORMATLOG)
 
 check-default:
 	$(call meson_stage,$(BUILDDIR),,,,)
 
 check-asan:
 	$(call meson_stage,$(ASANDIR),,$(ASAN_SETUP_OPTS),$(ASAN_TEST_ENV),--suite unit)
+
+# The concurrent code (lock-free readers against a writer) under TSan.
+check-tsan:
+	$(call meson_stage,$(TSANDIR),,$(TSAN_SETUP_OPTS),$(TSAN_TEST_ENV),--suite stress)
 
 check-fuzz:
 	$(call meson_stage,$(FUZZDIR),$(FUZZ_SETUP_ENV),$(FUZZ_SETUP_OPTS),,--suite fuzz)
@@ -105,4 +115,4 @@ format: setup
 		-print0 | xargs -0 -r $(CLANG_FORMAT) -i
 
 clean:
-	rm -rf $(BUILDDIR) $(ASANDIR) $(FUZZDIR) $(dir $(FORMATLOG))
+	rm -rf $(BUILDDIR) $(ASANDIR) $(TSANDIR) $(FUZZDIR) $(dir $(FORMATLOG))

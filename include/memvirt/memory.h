@@ -468,7 +468,8 @@ const char *const *mv_machine_preset_names(void);
  * bitmaps); MMIO/ROM-device ops called per memory_access_size() and
  * access_with_adjusted_size() (valid/impl sizes, unaligned, endianness:
  * @buf holds the bytes as the guest sees them, little-endian for values);
- * ROM reads direct, writes dropped; a hole or refused access is
+ * ROM reads direct, writes dropped with MV_MEMTX_DECODE_ERROR (a RAM
+ * region has QEMU's unassigned ops); a hole or refused access is
  * MV_MEMTX_DECODE_ERROR and reads 0 (all-ones where the hole falls into a
  * terminating root with mv_unassigned_io_ops, as x86 port I/O).
  * Return: the MEMTX bits of all pieces OR-ed (>= 0), or -EINVAL for bad
@@ -533,8 +534,10 @@ enum mv_dirty_client {
 /*
  * Each RAM block has one bitmap per client, one bit per 4 KiB page of its
  * max_length, all set when the block is created (ram_block_add).  Writes
- * through mv_as_rw()/mv_as_store()/write mappings set the bits of every
- * client; accelerators add what they tracked through log_sync.
+ * through mv_as_rw()/mv_as_store()/write mappings set the bits of the
+ * clients in the range's dirty-log mask (QEMU's invalidate_and_set_dirty:
+ * VGA when mv_region_set_log() is on, MIGRATION under global logging);
+ * accelerators add what they tracked through log_sync.
  */
 /* Whether any page of [@addr, @addr + @size) of @mr is dirty for @client. */
 bool mv_region_get_dirty(struct mv_region *mr, uint64_t addr, uint64_t size,

@@ -10,6 +10,39 @@
 
 #include "internal.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define MV_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MV_TSAN 1
+#endif
+#endif
+
+#ifdef MV_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+/* Only its address is used, as the token of the annotations. */
+static char rcu_token;
+
+static void tsan_release(void)
+{
+	__tsan_release(&rcu_token);
+}
+
+void mv_rcu_tsan_acquire(void)
+{
+	__tsan_acquire(&rcu_token);
+}
+#else
+static void tsan_release(void)
+{
+}
+
+void mv_rcu_tsan_acquire(void)
+{
+}
+#endif
+
 /* address_space_update_topology(): reuse a live view of the same root. */
 static int view_for_root(struct mv_machine *m, struct mv_region *root,
 			 struct mv_flatview **out)
@@ -87,17 +120,19 @@ void mv_as_set_view(struct mv_as *as, struct mv_flatview *fv)
 	/* Readers may still use the old view: its reference goes after a
 	 * grace period (room was reserved by mv_as_reserve_retired()). */
 	m->retired[m->nr_retired++] = as->view;
-	rcu_assign_pointer(as->view, fv);
+	/* rcu_assign_pointer(), spelled so that TSan understands it */
+	__atomic_store_n(&as->view, fv, __ATOMIC_RELEASE);
 }
 
 struct mv_flatview *mv_as_read_begin(struct mv_as *as)
 {
 	urcu_bp_read_lock();
-	return rcu_dereference(as->view);
+	return __atomic_load_n(&as->view, __ATOMIC_ACQUIRE);
 }
 
 void mv_as_read_end(void)
 {
+	tsan_release();
 	urcu_bp_read_unlock();
 }
 

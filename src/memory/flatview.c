@@ -56,8 +56,10 @@ void mv_reclaim(struct mv_machine *m)
 
 	if (urcu_bp_read_ongoing())
 		return;
-	if (m->nr_retired)
+	if (m->nr_retired) {
 		urcu_bp_synchronize_rcu();
+		mv_rcu_tsan_acquire();
+	}
 	for (i = 0; i < m->nr_retired; i++)
 		mv_flatview_unref(m->retired[i]);
 	m->nr_retired = 0;
@@ -106,8 +108,8 @@ static const struct mv_flat_range *bsearch_range(const struct mv_flatview *fv,
 static struct mv_range_table *view_table(const struct mv_flatview *fv)
 {
 	struct mv_flatview *w = (struct mv_flatview *)fv;
-	struct mv_range_table *t = atomic_load_explicit(&w->table,
-							memory_order_acquire);
+	struct mv_range_table *t =
+		atomic_load_explicit(&w->table, memory_order_acquire);
 	struct mv_range_table *expected = NULL;
 	struct mv_range *ranges;
 	size_t i;

@@ -280,6 +280,13 @@ void mv_txn_record(struct mv_machine *m, const struct mv_undo *u);
 void mv_region_relink(struct mv_region *parent, struct mv_region *child,
 		      uint64_t seq);
 void mv_region_unlink(struct mv_region *parent, struct mv_region *child);
+/*
+ * dirty.c: mark [@addr, @addr + @size) of @mr dirty for the clients in
+ * @mask (invalidate_and_set_dirty: a guest write marks the clients that
+ * log the range).  Context: any thread.
+ */
+void mv_region_set_dirty_mask(struct mv_region *mr, uint64_t addr,
+			      uint64_t size, uint8_t mask);
 /* The dirty-log mask a range of @mr gets (memory_region_get_dirty_log_mask). */
 uint8_t mv_region_dirty_mask(const struct mv_region *mr);
 
@@ -341,6 +348,13 @@ void mv_as_set_view(struct mv_as *as, struct mv_flatview *fv);
  */
 struct mv_flatview *mv_as_read_begin(struct mv_as *as);
 void mv_as_read_end(void);
+/*
+ * ThreadSanitizer does not see liburcu's grace periods: readers "release"
+ * a token when they leave a read-side section and the writer "acquires" it
+ * after synchronize_rcu(), which is the order RCU guarantees.  No-ops in
+ * other builds.
+ */
+void mv_rcu_tsan_acquire(void);
 
 /* flatview.c: drop a reference from any thread; the writer frees later. */
 void mv_flatview_unref_deferred(struct mv_flatview *fv);

@@ -179,6 +179,50 @@ static int ramblock_map(struct mv_ramblock *b, const struct mv_ram_opts *opts)
 	return 0;
 }
 
+/* One bit per 4 KiB page of max_length, per client (dirty.c). */
+#define DIRTY_PAGE_BITS 12
+#define BITS_PER_LONG (sizeof(unsigned long) * 8)
+
+static void ramblock_free_dirty(struct mv_ramblock *b)
+{
+	size_t c;
+
+	for (c = 0; c < MV_DIRTY_NR_CLIENTS; c++) {
+		free(b->dirty[c]);
+		b->dirty[c] = NULL;
+	}
+}
+
+/*
+ * ram_block_add() marks every page dirty for every client: a new block has
+ * never been sent, displayed or translated.  Bits past the last page stay
+ * clear so a word-wide scan sees only real pages.
+ */
+static int ramblock_alloc_dirty(struct mv_machine *m, struct mv_ramblock *b)
+{
+	uint64_t pages = (b->max_length >> DIRTY_PAGE_BITS) +
+			 !!(b->max_length & ((1ull << DIRTY_PAGE_BITS) - 1));
+	uint64_t words = pages / BITS_PER_LONG + !!(pages % BITS_PER_LONG);
+	size_t c;
+
+	if (words > SIZE_MAX / sizeof(unsigned long))
+		return -ENOMEM;
+	for (c = 0; c < MV_DIRTY_NR_CLIENTS; c++) {
+		b->dirty[c] = mv_malloc(m, words * sizeof(unsigned long));
+		if (!b->dirty[c])
+			goto err_free_dirty;
+		memset(b->dirty[c], 0xff, words * sizeof(unsigned long));
+		if (pages % BITS_PER_LONG)
+			b->dirty[c][words - 1] =
+				(1ul << (pages % BITS_PER_LONG)) - 1;
+	}
+	return 0;
+
+err_free_dirty:
+	ramblock_free_dirty(b);
+	return -ENOMEM;
+}
+
 static void ramblock_unmap(struct mv_ramblock *b)
 {
 	if (b->mapped_length)
@@ -209,9 +253,12 @@ int mv_ramblock_new(struct mv_machine *m, const char *idstr, u128 size,
 	}
 	b->used_length = round_up((uint64_t)size, page);
 	b->max_length = round_up((uint64_t)max, page);
-	ret = find_ram_offset(m, b->max_length, &b->offset);
+	ret = ramblock_alloc_dirty(m, b);
 	if (ret)
 		goto err_free;
+	ret = find_ram_offset(m, b->max_length, &b->offset);
+	if (ret)
+		goto err_free_dirty;
 	ret = ramblock_map(b, opts);
 	if (ret)
 		goto err_unmap;
@@ -223,6 +270,8 @@ int mv_ramblock_new(struct mv_machine *m, const char *idstr, u128 size,
 
 err_unmap:
 	ramblock_unmap(b);
+err_free_dirty:
+	ramblock_free_dirty(b);
 err_free:
 	free(b->idstr);
 	free(b);
@@ -242,6 +291,7 @@ void mv_ramblock_free(struct mv_machine *m, struct mv_ramblock *b)
 		}
 	}
 	ramblock_unmap(b);
+	ramblock_free_dirty(b);
 	free(b->idstr);
 	free(b);
 }

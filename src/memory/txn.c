@@ -389,7 +389,12 @@ int mv_txn_commit(struct mv_machine *m)
 	if (--m->txn_depth)
 		return 0;
 	if (!m->update_pending) {
-		mv_txn_clear_dirty(m); /* nothing visible changed (QEMU) */
+		/* Nothing visible changed (QEMU): the windows can go, but a
+		 * moved root still owes its views a full render. */
+		bool all = m->dirty_all;
+
+		mv_txn_clear_dirty(m);
+		m->dirty_all = all;
 		undo_clear(m);
 		return 0;
 	}

@@ -10,4 +10,6 @@ scratch=$2
 seeds=$3
 shift 3
 mkdir -p "$scratch"
-exec "$fuzzer" "$@" "$scratch" "$seeds"
+# libFuzzer exits with 77 on a crash by default: meson would call that a
+# skip.
+exec "$fuzzer" -error_exitcode=1 "$@" "$scratch" "$seeds"

@@ -121,7 +121,8 @@ static void empty_table_holds_nothing(void **state)
 	assert_null(mv_range_table_lookup(t, UINT64_MAX, NULL));
 	assert_null(mv_range_table_lookup(t, 0x1234, &hint));
 	assert_null(mv_range_table_at(t, 0));
-	mv_range_table_for_each(r, t) visited++;
+	mv_range_table_for_each(r, t)
+		visited++;
 	assert_int_equal(visited, 0);
 	mv_range_table_free(t);
 	mv_range_table_free(NULL);
@@ -342,8 +343,7 @@ static void iterator_walks_in_order(void **state)
 	for (size_t k = 0; k < ARRAY_SIZE(in); k++)
 		in[k] = (struct mv_range){ k * 3, k * 3 + 1, { .idx = k } };
 	t = table_new(in, ARRAY_SIZE(in));
-	mv_range_table_for_each(r, t)
-	{
+	mv_range_table_for_each(r, t) {
 		assert_int_equal(r->idx, i);
 		assert_int_equal(mv_range_table_index(t, r), i);
 		i++;

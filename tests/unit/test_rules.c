@@ -1264,6 +1264,30 @@ static void rule_3_3_root_rendered_from_its_own_addr(void **state)
 		    "7000-7fff b@0");
 }
 
+/*
+ * Moving a root region has no transaction in QEMU (it has no container),
+ * so the view moves at the next commit that renders, even after a commit
+ * with nothing pending in between.
+ */
+static void rule_3_3_moved_root_rendered_at_next_render(void **state)
+{
+	struct ctx *c = *state;
+	struct mv_region *root = container(c, "root", 0x10000);
+	struct mv_region *a = ram(c, "a", 0x2000);
+	struct mv_as *as;
+
+	add(c, root, 0x1000, a, 0);
+	as = as_new(c, "as", root);
+	expect_view(c, as, "1000-2fff a@0");
+	assert_int_equal(mv_region_set_address(root, 0x10000), 0);
+	expect_view(c, as, "1000-2fff a@0"); /* not rendered yet */
+	mv_txn_begin(c->m);
+	assert_int_equal(mv_txn_commit(c->m), 0);
+	expect_view(c, as, "1000-2fff a@0");
+	assert_int_equal(mv_region_set_size(a, 0x1000), 0);
+	expect_view(c, as, "11000-11fff a@0");
+}
+
 /* ---- 3.4 flat-view sharing and transactions ----------------------------- */
 
 /* Address spaces with the same root share one view object; creating the
@@ -2181,6 +2205,7 @@ int main(void)
 		T(rule_3_3_no_merge_when_nonvolatile_differs),
 		T(rule_3_3_root_rendered_from_its_own_addr),
 		T(rule_3_3_random_trees_match_qemu_algorithm),
+		T(rule_3_3_moved_root_rendered_at_next_render),
 		T(rule_3_4_flatview_shared_by_same_root),
 		T(rule_3_4_alias_root_shares_target_view),
 		T(rule_3_4_alias_root_loses_alias_readonly),
