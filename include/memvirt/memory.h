@@ -491,6 +491,40 @@ int mv_as_load(struct mv_as *as, mv_gpa_t addr, unsigned size, enum mv_endian e,
 int mv_as_store(struct mv_as *as, mv_gpa_t addr, unsigned size,
 		enum mv_endian e, uint64_t val);
 
+/* QEMU's address_space_ld*_le/be and st*_le/be spelled as in QEMU. */
+#define MV_AS_LOAD(name, size, e, type)                                 \
+	static inline int mv_as_##name(struct mv_as *as, mv_gpa_t addr, \
+				       type *val)                       \
+	{                                                               \
+		uint64_t v = 0;                                         \
+		int ret = mv_as_load(as, addr, size, e, &v);            \
+                                                                        \
+		*val = (type)v;                                         \
+		return ret;                                             \
+	}
+#define MV_AS_STORE(name, size, e, type)                                \
+	static inline int mv_as_##name(struct mv_as *as, mv_gpa_t addr, \
+				       type val)                        \
+	{                                                               \
+		return mv_as_store(as, addr, size, e, val);             \
+	}
+MV_AS_LOAD(ldub, 1, MV_ENDIAN_LITTLE, uint8_t)
+MV_AS_LOAD(lduw_le, 2, MV_ENDIAN_LITTLE, uint16_t)
+MV_AS_LOAD(lduw_be, 2, MV_ENDIAN_BIG, uint16_t)
+MV_AS_LOAD(ldl_le, 4, MV_ENDIAN_LITTLE, uint32_t)
+MV_AS_LOAD(ldl_be, 4, MV_ENDIAN_BIG, uint32_t)
+MV_AS_LOAD(ldq_le, 8, MV_ENDIAN_LITTLE, uint64_t)
+MV_AS_LOAD(ldq_be, 8, MV_ENDIAN_BIG, uint64_t)
+MV_AS_STORE(stb, 1, MV_ENDIAN_LITTLE, uint8_t)
+MV_AS_STORE(stw_le, 2, MV_ENDIAN_LITTLE, uint16_t)
+MV_AS_STORE(stw_be, 2, MV_ENDIAN_BIG, uint16_t)
+MV_AS_STORE(stl_le, 4, MV_ENDIAN_LITTLE, uint32_t)
+MV_AS_STORE(stl_be, 4, MV_ENDIAN_BIG, uint32_t)
+MV_AS_STORE(stq_le, 8, MV_ENDIAN_LITTLE, uint64_t)
+MV_AS_STORE(stq_be, 8, MV_ENDIAN_BIG, uint64_t)
+#undef MV_AS_LOAD
+#undef MV_AS_STORE
+
 /**
  * mv_as_translate() - the host address of @addr for direct access
  * (memory_access_is_direct: reads of RAM and romd ROM devices, writes of

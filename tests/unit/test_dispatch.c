@@ -722,6 +722,37 @@ static void test_typed_load_store_byte_order(void **state)
 	assert_int_equal(ram_ptr(r)[0x31], 0);
 }
 
+/* The QEMU-named wrappers: address_space_ldl_le() and friends. */
+static void test_typed_wrappers_like_qemu(void **state)
+{
+	struct ctx *c = *state;
+	struct mv_region *r = ram_at(c, "r", 0, PAGE);
+	uint64_t q = 0;
+	uint32_t l = 0;
+	uint16_t w = 0;
+	uint8_t b = 0;
+
+	assert_int_equal(mv_as_stl_le(c->as, 0x40, 0xa1b2c3d4), MV_MEMTX_OK);
+	assert_memory_equal(ram_ptr(r) + 0x40, "\xd4\xc3\xb2\xa1", 4);
+	assert_int_equal(mv_as_ldl_be(c->as, 0x40, &l), MV_MEMTX_OK);
+	assert_int_equal(l, 0xd4c3b2a1);
+	assert_int_equal(mv_as_stw_be(c->as, 0x48, 0x1234), MV_MEMTX_OK);
+	assert_int_equal(mv_as_lduw_le(c->as, 0x48, &w), MV_MEMTX_OK);
+	assert_int_equal(w, 0x3412);
+	assert_int_equal(mv_as_stq_le(c->as, 0x50, 0x1122334455667788ull),
+			 MV_MEMTX_OK);
+	assert_int_equal(mv_as_ldq_be(c->as, 0x50, &q), MV_MEMTX_OK);
+	assert_int_equal(q, 0x8877665544332211ull);
+	assert_int_equal(mv_as_stb(c->as, 0x58, 0x7f), MV_MEMTX_OK);
+	assert_int_equal(mv_as_ldub(c->as, 0x58, &b), MV_MEMTX_OK);
+	assert_int_equal(b, 0x7f);
+	/* a hole: decode error and 0 */
+	l = 1;
+	assert_int_equal(mv_as_ldl_le(c->as, 0x100000, &l),
+			 MV_MEMTX_DECODE_ERROR);
+	assert_int_equal(l, 0);
+}
+
 /* A typed device access is one dispatch (MO_32 | devend): a device that
  * refuses 8 bytes refuses an 8-byte load, where the buffer path splits;
  * the device sees the value swapped iff its order differs from @e. */
@@ -926,6 +957,7 @@ int main(void)
 		T(test_attr_memory_refuses_non_ram),
 		T(test_access_bounds_and_arguments),
 		T(test_typed_load_store_byte_order),
+		T(test_typed_wrappers_like_qemu),
 		T(test_typed_device_access_is_one_dispatch),
 		T(test_typed_access_straddling_ranges),
 		T(test_translate_direct_only),
