@@ -79,6 +79,8 @@ int mv_as_new(struct mv_machine *m, const char *name, struct mv_region *root,
 		goto err_free;
 	}
 	ret = view_for_root(m, mv_flatview_root_of(root), &as->view);
+	if (m->txn_depth)
+		m->as_new_in_txn = true; /* rendered from uncommitted state */
 	if (ret)
 		goto err_free;
 	mv_region_ref(root);

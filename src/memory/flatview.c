@@ -42,6 +42,10 @@ void mv_flatview_unref_deferred(struct mv_flatview *fv)
 
 	if (atomic_fetch_sub(&fv->refcount, 1) != 1)
 		return;
+	if (m->dead) { /* no writer will drain the list any more */
+		flatview_destroy(fv);
+		return;
+	}
 	pthread_mutex_lock(&m->reclaim_lock);
 	fv->reclaim_next = m->reclaim;
 	m->reclaim = fv;
@@ -166,7 +170,7 @@ bool mv_flat_range_can_merge(const struct mv_flat_range *a,
 {
 	return a->last != UINT64_MAX && a->last + 1 == b->first &&
 	       a->mr == b->mr &&
-	       a->offset_in_region + (a->last - a->first) + 1 ==
+	       (u128)a->offset_in_region + (a->last - a->first) + 1 ==
 		       b->offset_in_region &&
 	       a->dirty_log_mask == b->dirty_log_mask &&
 	       a->romd_mode == b->romd_mode && a->readonly == b->readonly &&

@@ -155,6 +155,7 @@ struct mv_undo {
 	struct mv_region *r;
 	struct mv_region *parent;
 	uint64_t addr;
+	int priority;
 	uint64_t seq;
 	u128 size;
 	uint64_t used_length;
@@ -213,6 +214,8 @@ struct mv_machine {
 	struct mv_undo *undo;
 	size_t nr_undo, cap_undo;
 	bool undo_failed;   /* an entry could not be recorded: no rollback */
+	bool as_new_in_txn; /* an address space rendered uncommitted state */
+	bool dead;	    /* mv_machine_free() ran */
 	int listener_error; /* first error of a callback this commit */
 	/* all listeners, ascending priority, ties in registration order */
 	struct mv_listener **listeners;
@@ -274,6 +277,8 @@ void mv_txn_mark_dirty_self(struct mv_machine *m, struct mv_region *r,
 			    u128 start, u128 end);
 void mv_txn_mark_dirty_all(struct mv_machine *m);
 void mv_txn_clear_dirty(struct mv_machine *m);
+/* txn.c: forget an open transaction's undo log (machine teardown). */
+void mv_txn_discard(struct mv_machine *m);
 /* txn.c: record how to undo a change (see struct mv_undo). */
 void mv_txn_record(struct mv_machine *m, const struct mv_undo *u);
 /* region.c: link @child into @parent as the @seq-th linked child. */
@@ -307,6 +312,8 @@ int mv_listeners_global_start(struct mv_machine *m);
 int mv_listeners_global_stop(struct mv_machine *m);
 struct mv_event_log *mv_event_log_new(struct mv_machine *m);
 int mv_event_log_error(const struct mv_event_log *log);
+/* Room for @n more events, so that delivery can always be taken back. */
+int mv_event_log_reserve(struct mv_event_log *log, size_t n);
 void mv_event_log_free(struct mv_event_log *log);
 void mv_as_listeners_free(struct mv_as *as);
 

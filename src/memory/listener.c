@@ -47,6 +47,20 @@ struct mv_event_log *mv_event_log_new(struct mv_machine *m)
 	return log;
 }
 
+int mv_event_log_reserve(struct mv_event_log *log, size_t n)
+{
+	struct event *a;
+
+	if (log->nr + n <= log->cap)
+		return 0;
+	a = mv_realloc(log->m, log->ev, (log->nr + n) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	log->ev = a;
+	log->cap = log->nr + n;
+	return 0;
+}
+
 int mv_event_log_error(const struct mv_event_log *log)
 {
 	return log->first_error;

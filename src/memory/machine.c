@@ -47,6 +47,7 @@ void mv_machine_free(struct mv_machine *m)
 	if (!m)
 		return;
 	mv_machine_get(m); /* views and regions may drop the last ones */
+	mv_txn_discard(m); /* freed inside a transaction: drop its undo log */
 	mv_machine_reclaim(m);
 	free(m->retired);
 	m->retired = NULL;
@@ -74,6 +75,8 @@ void mv_machine_free(struct mv_machine *m)
 	free(m->named);
 	m->named = NULL;
 	m->nr_named = 0;
+	mv_reclaim(m);
+	m->dead = true;
 	mv_machine_put(m);
 	mv_machine_put(m);
 }

@@ -362,6 +362,7 @@ static void record(struct mv_region *r, enum mv_undo_op op,
 		.r = r,
 		.parent = parent,
 		.addr = op == MV_UNDO_ALIAS_OFFSET ? r->alias_offset : r->addr,
+		.priority = r->priority,
 		.seq = r->seq,
 		.size = r->size,
 		.used_length = r->block ? r->block->used_length : 0,
@@ -463,6 +464,16 @@ static int region_reaches(struct mv_region *from, struct mv_region *to,
 	return 0;
 }
 
+static bool is_view_root(const struct mv_region *r)
+{
+	const struct mv_as *as;
+
+	for (as = r->machine->as_head; as; as = as->next)
+		if (as->view && as->view->root == r)
+			return true;
+	return false;
+}
+
 /* The window a child at @addr covers in its parent changed. */
 static void mark_child_window(struct mv_region *child, uint64_t addr)
 {
@@ -492,10 +503,13 @@ int mv_region_add_subregion_overlap(struct mv_region *parent, uint64_t offset,
 
 	mv_txn_begin(parent->machine);
 	mv_region_ref(child);
+	record(child, MV_UNDO_LINK, parent); /* keeps its old addr/priority */
+	/* A view root renders at its own address: all of it moves. */
+	if (child->addr != offset && is_view_root(child))
+		mv_txn_mark_dirty_all(parent->machine);
 	child->addr = offset;
 	child->priority = priority;
 	children_link(parent, child);
-	record(child, MV_UNDO_LINK, parent);
 	mark_child_window(child, child->addr);
 	if (parent->enabled && child->enabled)
 		mv_txn_mark_pending(parent->machine);
@@ -552,16 +566,6 @@ int mv_region_set_enabled(struct mv_region *r, bool enabled)
 	mv_txn_mark_dirty_self(r->machine, r, 0, r->size);
 	mv_txn_mark_pending(r->machine);
 	return mv_txn_commit(r->machine);
-}
-
-static bool is_view_root(const struct mv_region *r)
-{
-	const struct mv_as *as;
-
-	for (as = r->machine->as_head; as; as = as->next)
-		if (as->view && as->view->root == r)
-			return true;
-	return false;
 }
 
 /* memory_region_set_address(): re-add, so it moves to the front of its

@@ -26,6 +26,7 @@ void mv_txn_begin(struct mv_machine *m)
 {
 	if (m->txn_depth++)
 		return;
+	m->as_new_in_txn = false;
 	m->saved_pending = m->update_pending;
 	m->saved_dirty_all = m->dirty_all;
 	m->saved_nr_dirty = m->nr_dirty;
@@ -73,17 +74,21 @@ static void undo_one(const struct mv_undo *u)
 	switch (u->op) {
 	case MV_UNDO_LINK:
 		mv_region_unlink(u->parent, r);
+		r->addr = u->addr;
+		r->priority = u->priority;
 		mv_region_unref(r); /* the parent's reference */
 		break;
 	case MV_UNDO_UNLINK:
 		mv_region_ref(r);
 		r->addr = u->addr;
+		r->priority = u->priority;
 		mv_region_relink(u->parent, r, u->seq);
 		break;
 	case MV_UNDO_ADDR:
 		if (u->parent)
 			mv_region_unlink(u->parent, r);
 		r->addr = u->addr;
+		r->priority = u->priority;
 		if (u->parent)
 			mv_region_relink(u->parent, r, u->seq);
 		break;
@@ -127,8 +132,19 @@ static void undo_apply(struct mv_machine *m)
 		undo_one(&m->undo[i]);
 	while (m->nr_dirty > m->saved_nr_dirty)
 		mv_region_unref(m->dirty[--m->nr_dirty].r);
-	m->dirty_all = m->saved_dirty_all;
 	m->update_pending = m->saved_pending;
+	/* What the undo log does not cover (global logging turned on, an
+	 * address space rendered from the undone tree) is put right by a
+	 * full render: at the next commit, or now owed. */
+	m->dirty_all = true;
+	if (m->as_new_in_txn)
+		m->update_pending = true;
+}
+
+void mv_txn_discard(struct mv_machine *m)
+{
+	undo_clear(m);
+	m->txn_depth = 0;
 }
 
 void mv_txn_mark_pending(struct mv_machine *m)
@@ -354,7 +370,7 @@ static int deliver(struct mv_machine *m, struct mv_flatview **views)
 {
 	struct mv_event_log *log;
 	struct mv_as *as;
-	size_t i = 0;
+	size_t i = 0, bound = 0;
 	int ret = 0;
 
 	m->listener_error = 0;
@@ -363,6 +379,17 @@ static int deliver(struct mv_machine *m, struct mv_flatview **views)
 	log = mv_event_log_new(m);
 	if (!log)
 		return -ENOMEM;
+	/* At most a del or add and a log change per range and listener. */
+	for (as = m->as_head; as; as = as->next)
+		if (as->view != views[i++])
+			bound += 2 * (as->view->nr + views[i - 1]->nr) *
+				 as->nr_listeners;
+	ret = mv_event_log_reserve(log, bound);
+	if (ret) {
+		mv_event_log_free(log);
+		return ret;
+	}
+	i = 0;
 	m->listener_error = mv_listeners_begin(m);
 	for (as = m->as_head; as && !ret; as = as->next)
 		ret = mv_listeners_update(as, views[i++], log);
