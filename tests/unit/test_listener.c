@@ -524,6 +524,51 @@ static void rollback_restores_list_order(void **state)
 	fix_fini(&x);
 }
 
+/*
+ * A rollback restores priorities: deleting a region and re-adding it with
+ * another priority, then a refused add, leaves it with its old priority
+ * (and a refused add leaves the detached region's address and priority).
+ */
+static void rollback_restores_priority(void **state)
+{
+	struct mv_region *p, *q;
+	struct rec a;
+	struct fix x;
+
+	(void)state;
+	fix_init(&x);
+	assert_int_equal(mv_region_new_ram(x.m, "p", 0x1000, NULL, &p), 0);
+	assert_int_equal(mv_region_new_ram(x.m, "q", 0x1000, NULL, &q), 0);
+	assert_int_equal(mv_region_add_subregion_overlap(x.sys, 0x400000, p, 1),
+			 0);
+	assert_int_equal(mv_region_add_subregion(x.sys, 0x400000, q), 0);
+	rec_init(&a, &x.log, "a", 0);
+	assert_int_equal(mv_listener_register(x.as, &a.l), 0);
+	a.fail_add_at = a.adds + 1;
+	mv_txn_begin(x.m);
+	assert_int_equal(mv_region_del_subregion(x.sys, p), 0);
+	assert_int_equal(
+		mv_region_add_subregion_overlap(x.sys, 0x400000, p, -1), 0);
+	assert_int_equal(mv_txn_commit(x.m), -ENOSPC);
+	assert_int_equal(mv_region_priority(p), 1);
+	a.fail_add_at = 0;
+	assert_int_equal(mv_region_set_size(x.ram, 0x8000), 0);
+	mv_test_expect_view(x.as, "0-7fff ram@0\n100000-100fff dev@0\n"
+				  "400000-400fff p@0");
+	/* a single refused add */
+	assert_int_equal(mv_region_del_subregion(x.sys, q), 0);
+	a.fail_add_at = a.adds + 1;
+	assert_int_equal(mv_region_add_subregion_overlap(x.sys, 0x900000, q, 2),
+			 -ENOSPC);
+	assert_null(mv_region_container(q));
+	assert_int_equal(mv_region_addr(q), 0x400000);
+	assert_int_equal(mv_region_priority(q), 0);
+	mv_listener_unregister(&a.l);
+	mv_region_unref(p);
+	mv_region_unref(q);
+	fix_fini(&x);
+}
+
 /* A region_add failing during the replay leaves nothing registered. */
 static void register_failure_takes_replay_back(void **state)
 {
@@ -557,6 +602,7 @@ int main(void)
 		cmocka_unit_test(rule_3_4_begin_commit_global),
 		cmocka_unit_test(rollback_on_failing_region_add),
 		cmocka_unit_test(rollback_restores_list_order),
+		cmocka_unit_test(rollback_restores_priority),
 		cmocka_unit_test(register_failure_takes_replay_back),
 	};
 

@@ -1288,6 +1288,20 @@ static void rule_3_3_moved_root_rendered_at_next_render(void **state)
 	expect_view(c, as, "11000-11fff a@0");
 }
 
+/* A view root added to a container renders at its new address. */
+static void rule_3_3_root_added_to_container_moves_view(void **state)
+{
+	struct ctx *c = *state;
+	struct mv_region *outer = container(c, "outer", 0x10000);
+	struct mv_region *a = ram(c, "a", 0x1000);
+	struct mv_as *as;
+
+	as = as_new(c, "as", a);
+	expect_view(c, as, "0-fff a@0");
+	add(c, outer, 0x3000, a, 0);
+	expect_view(c, as, "3000-3fff a@0");
+}
+
 /* ---- 3.4 flat-view sharing and transactions ----------------------------- */
 
 /* Address spaces with the same root share one view object; creating the
@@ -2206,6 +2220,7 @@ int main(void)
 		T(rule_3_3_root_rendered_from_its_own_addr),
 		T(rule_3_3_random_trees_match_qemu_algorithm),
 		T(rule_3_3_moved_root_rendered_at_next_render),
+		T(rule_3_3_root_added_to_container_moves_view),
 		T(rule_3_4_flatview_shared_by_same_root),
 		T(rule_3_4_alias_root_shares_target_view),
 		T(rule_3_4_alias_root_loses_alias_readonly),
