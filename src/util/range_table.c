@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The range table (range_table.h): a copy of the sorted ranges plus a
- * static B+ tree over their `first` keys, searched without branches on the
- * keys (SIMD where the CPU has it), so a lookup costs no misprediction
- * whatever the address pattern.
+ * The range table (range_table.h): a copy of the sorted ranges, a bucket
+ * index that answers most addresses of large tables with two dependent
+ * reads, and a static B+ tree over their `first` keys for the rest,
+ * searched without branches on the keys (SIMD where the CPU has it), so
+ * a lookup costs no misprediction whatever the address pattern.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -304,6 +305,126 @@ static void tree_free(const struct mv_range_index *t)
 	free((void *)t);
 }
 
+/* ---- the bucket index ------------------------------------------------ */
+
+/*
+ * Tables of more than MV_RANGE_TABLE_SCAN_MAX ranges are first cut by
+ * address: [base, base + span], from the first range's first to the last
+ * range's last, into 2^k equal buckets, 2^k being the power of two in
+ * (n, 2n], of 2^shift addresses each: shift = bit_width(span) - k, or 0
+ * when the span is narrower than 2^k.  span = last - first fits in 64
+ * bits even for the whole space, and shift <= 64 - 4.  Only the buckets
+ * up to the one holding base + span exist, at most 2^k <= 2n, so the
+ * index takes at most (2n + 1) * 4 bytes next to the 24n of the ranges.
+ *
+ * bucket[b] is the index of the last range starting at or below the
+ * start of bucket b (range 0 starts at base, so there is one), and the
+ * entry after the last bucket is n - 1.  An address in bucket b lies in
+ * range bucket[b] or in one of those starting inside the bucket, which
+ * end at range bucket[b + 1]: mv_range_table_find_big() (range_table.h)
+ * compares the few firsts after bucket[b] when the two entries are at
+ * most MV_RANGE_TABLE_BUCKET_SCAN apart, which on an even layout is every
+ * bucket, and searches the tree otherwise.  So a lookup reads two entries
+ * of one cache line (rarely two), then the lines of the candidate ranges,
+ * where the tree reads one line per layer before them; and the worst case
+ * stays the tree's O(log n), plus one read.
+ */
+
+/* The number of significant bits of @x: 0 for 0, 64 for >= 2^63. */
+static unsigned int bit_width(uint64_t x)
+{
+	return x ? 64 - (unsigned int)__builtin_clzll(x) : 0;
+}
+
+/* The shift of the bucket index of @n > MV_RANGE_TABLE_SCAN_MAX ranges. */
+static unsigned int bucket_shift(size_t n, uint64_t span)
+{
+	unsigned int k = bit_width(n);
+	unsigned int w = bit_width(span);
+
+	return w > k ? w - k : 0;
+}
+
+/* How many entries the bucket index of @t has: one more than buckets. */
+static size_t bucket_entries(const struct mv_range_table *t)
+{
+	return (size_t)(t->span >> t->shift) + 2;
+}
+
+/*
+ * Whether a table of @n ranges gets a bucket index of its own: small
+ * tables scan their keys, and the indexes must fit in 32 bits.
+ */
+static bool wants_buckets(size_t n)
+{
+	return n > MV_RANGE_TABLE_SCAN_MAX && n <= UINT32_MAX;
+}
+
+/*
+ * The index of tables of more than UINT32_MAX ranges: with a shift of 63
+ * there are two buckets, and both bounds are 2^31 apart, more than any
+ * scan, so every address goes to the tree.
+ */
+#define TREE_ONLY_SHIFT 63
+static const uint32_t tree_only[3] = { 0, 0x80000000u, 0 };
+
+/*
+ * The index of the last range of @t whose first is <= @addr, moving @i
+ * up to it; @addr >= the first range's first.
+ */
+static size_t last_at_or_below(const struct mv_range_table *t, size_t i,
+			       uint64_t addr)
+{
+	while (i + 1 < t->n && t->ranges[i + 1].first <= addr)
+		i++;
+	return i;
+}
+
+/* Fill @bucket for @t: the last range starting at each bucket's start. */
+static void bucket_fill(const struct mv_range_table *t, uint32_t *bucket)
+{
+	const size_t last = bucket_entries(t) - 1;
+	size_t i = 0;
+
+	for (size_t b = 0; b < last; b++) {
+		/* <= base + span: no overflow */
+		uint64_t start = t->base + ((uint64_t)b << t->shift);
+
+		i = last_at_or_below(t, i, start);
+		bucket[b] = (uint32_t)i;
+	}
+	bucket[last] = (uint32_t)(t->n - 1); /* its start may be 2^64 */
+}
+
+/* The bucket index agrees with the ranges (mv_range_table_check()). */
+static bool buckets_agree(const struct mv_range_table *t)
+{
+	size_t entries;
+
+	if (t->n <= MV_RANGE_TABLE_SCAN_MAX)
+		return !t->bucket && !t->base && !t->span && !t->shift;
+	if (t->base != t->ranges[0].first ||
+	    t->span != t->ranges[t->n - 1].last - t->base)
+		return false;
+	if (!wants_buckets(t->n))
+		return t->bucket == tree_only && t->shift == TREE_ONLY_SHIFT;
+	if (!t->bucket || t->shift != bucket_shift(t->n, t->span))
+		return false;
+	entries = bucket_entries(t);
+	if (entries - 1 > (size_t)1 << bit_width(t->n))
+		return false; /* the memory bound */
+	for (size_t b = 0; b + 1 < entries; b++) {
+		uint64_t start = t->base + ((uint64_t)b << t->shift);
+		size_t i = t->bucket[b];
+
+		/* range i is the last to start at or below start */
+		if (i >= t->n || t->ranges[i].first > start ||
+		    (i + 1 < t->n && t->ranges[i + 1].first <= start))
+			return false;
+	}
+	return t->bucket[entries - 1] == t->n - 1;
+}
+
 /* ---- the table ------------------------------------------------------- */
 
 static bool ranges_valid(const struct mv_range *ranges, size_t n)
@@ -320,30 +441,57 @@ static bool ranges_valid(const struct mv_range *ranges, size_t n)
 int mv_range_table_new(const struct mv_range *ranges, size_t n,
 		       struct mv_range_table **out)
 {
+	const size_t pad = MV_RANGE_TABLE_BUCKET_SCAN;
 	struct mv_range_index *index = NULL;
 	struct mv_range_table *t;
+	uint64_t base = 0, span = 0;
+	unsigned int shift = 0;
+	size_t size, entries = 0;
 	int ret;
 
 	if (!out || (n && !ranges) || !ranges_valid(ranges, n))
 		return -EINVAL;
-	if (n > (SIZE_MAX - sizeof(*t)) / sizeof(*ranges) / 2)
+	/* 24 bytes per range and padding, 4 per bucket entry (<= 2n + 1) */
+	if (n > (SIZE_MAX - sizeof(*t)) / (sizeof(*ranges) + 16) - pad)
 		return -ENOMEM;
+	if (n > MV_RANGE_TABLE_SCAN_MAX) {
+		base = ranges[0].first;
+		span = ranges[n - 1].last - base;
+		shift = wants_buckets(n) ? bucket_shift(n, span) :
+					   TREE_ONLY_SHIFT;
+		if (wants_buckets(n))
+			entries = (size_t)(span >> shift) + 2;
+	}
 	if (n) {
 		ret = tree_new(ranges, n, &index);
 		if (ret)
 			return ret;
 	}
-	t = malloc(sizeof(*t) + n * sizeof(*ranges));
+	size = sizeof(*t) + (n + pad) * sizeof(*ranges);
+	t = malloc(size + entries * sizeof(*t->bucket));
 	if (!t) {
 		tree_free(index);
 		return -ENOMEM;
 	}
 	t->n = n;
+	t->base = base;
+	t->span = span;
+	t->shift = shift;
 	t->index = index;
 	for (size_t i = 0; i < MV_RANGE_TABLE_SCAN_MAX; i++)
 		t->first[i] = i < n ? ranges[i].first : UINT64_MAX;
 	if (n)
 		memcpy(t->ranges, ranges, n * sizeof(*ranges));
+	for (size_t i = n; i < n + pad; i++)
+		t->ranges[i] = (struct mv_range){ .first = UINT64_MAX,
+						  .last = UINT64_MAX };
+	t->bucket = n > MV_RANGE_TABLE_SCAN_MAX ? tree_only : NULL;
+	if (entries) {
+		uint32_t *bucket = (uint32_t *)((char *)t + size);
+
+		bucket_fill(t, bucket);
+		t->bucket = bucket;
+	}
 	*out = t;
 	return 0;
 }
@@ -399,16 +547,45 @@ static bool scan_keys_agree(const struct mv_range_table *t)
 	return true;
 }
 
+/*
+ * mv_range_table_lookup() finds range @i at its edges, and a hole or the
+ * range below just under it.
+ */
+static bool lookup_agrees(const struct mv_range_table *t, size_t i)
+{
+	const struct mv_range *r = &t->ranges[i];
+	const struct mv_range *below = NULL;
+
+	if (mv_range_table_lookup(t, r->first, NULL) != r ||
+	    mv_range_table_lookup(t, r->last, NULL) != r)
+		return false;
+	if (r->first == 0)
+		return true;
+	if (i > 0 && t->ranges[i - 1].last == r->first - 1)
+		below = r - 1;
+	return mv_range_table_lookup(t, r->first - 1, NULL) == below;
+}
+
+/* The padding after the ranges stops a bucket scan at any address. */
+static bool padding_agrees(const struct mv_range_table *t)
+{
+	for (size_t i = t->n; i < t->n + MV_RANGE_TABLE_BUCKET_SCAN; i++)
+		if (t->ranges[i].first != UINT64_MAX)
+			return false;
+	return true;
+}
+
 int mv_range_table_check(const struct mv_range_table *t)
 {
-	if (!ranges_valid(t->ranges, t->n) || !scan_keys_agree(t))
+	if (!ranges_valid(t->ranges, t->n) || !scan_keys_agree(t) ||
+	    !padding_agrees(t) || !buckets_agree(t))
 		return -EINVAL;
 	if ((t->n == 0) != (t->index == NULL))
 		return -EINVAL;
 	if (t->index && t->index->n != t->n)
 		return -EINVAL;
 	for (size_t i = 0; i < t->n; i++)
-		if (!tree_agrees(t, i))
+		if (!tree_agrees(t, i) || !lookup_agrees(t, i))
 			return -EINVAL;
 	return 0;
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The range table (src/util/range_table.h): holes and edges up to
- * UINT64_MAX, input validation, the hint path, and a randomized
- * differential test against a linear scan.
+ * UINT64_MAX, input validation, the hint path, randomized differential
+ * tests against a linear scan (skewed layouts too), and the bucket index.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -422,18 +422,15 @@ static void random_tables_match_linear_scan(void **state)
 	free(r);
 }
 
-/* Large n: every edge of 100000 ranges, checked by construction. */
-static void large_table_finds_every_edge(void **state)
+/*
+ * Every edge of every range, for n too large for expect_edges(): the
+ * answer at an edge is known from the array alone.
+ */
+static void expect_edges_by_construction(const struct mv_range_table *t,
+					 const struct mv_range *r, size_t n)
 {
-	const size_t n = 100000;
-	struct mv_range *r = malloc(n * sizeof(*r));
 	struct mv_range_hint hint = MV_RANGE_HINT_INIT;
-	struct mv_range_table *t;
 
-	(void)state;
-	assert_non_null(r);
-	random_ranges(r, n);
-	t = table_new(r, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct mv_range *below =
 			i > 0 && r[i - 1].last + 1 == r[i].first ?
@@ -457,8 +454,317 @@ static void large_table_finds_every_edge(void **state)
 							       NULL),
 					 above);
 	}
+}
+
+/* Large n: every edge of 100000 ranges, checked by construction. */
+static void large_table_finds_every_edge(void **state)
+{
+	const size_t n = 100000;
+	struct mv_range *r = malloc(n * sizeof(*r));
+	struct mv_range_table *t;
+
+	(void)state;
+	assert_non_null(r);
+	random_ranges(r, n);
+	t = table_new(r, n);
+	expect_edges_by_construction(t, r, n);
 	mv_range_table_free(t);
 	free(r);
+}
+
+/* ---- skewed layouts and the bucket index ------------------------------ */
+
+/* [first, first + size - 1] with payload @i. */
+static struct mv_range range_of(uint64_t first, uint64_t size, size_t i)
+{
+	return (struct mv_range){ first, first + size - 1, { .idx = i } };
+}
+
+/*
+ * Skewed layouts of n >= 2 ranges, each a case the bucket index must
+ * leave to the tree or get right at its limits.
+ */
+enum layout {
+	/* n - 1 one-byte ranges at 0.., one at UINT64_MAX: all in bucket 0 */
+	L_PACKED_LOW,
+	/* one range at 0, n - 1 tiny ones packed just below UINT64_MAX */
+	L_PACKED_HIGH,
+	/* tiny ranges on both sides of one range of about 2^63 */
+	L_GIANT_AND_TINY,
+	/* n touching ranges of random sizes covering [0, UINT64_MAX] */
+	L_WHOLE_SPACE,
+	/* clusters of 1..6 touching pages, far apart: full and crowded buckets */
+	L_CLUSTERS,
+	/* ranges starting on multiples of 2^24, which are bucket starts */
+	L_ALIGNED,
+	/* random_ranges() at a random scale, slid to a random base */
+	L_RANDOM_SPAN,
+	NR_LAYOUTS
+};
+
+static const char *const layout_names[] = {
+	"packed-low", "packed-high", "giant-and-tiny", "whole-space",
+	"clusters",   "aligned",     "random-span",
+};
+
+static void make_layout(enum layout l, struct mv_range *r, size_t n)
+{
+	uint64_t at = 0;
+	size_t i;
+
+	switch (l) {
+	case L_PACKED_LOW:
+		for (i = 0; i + 1 < n; i++)
+			r[i] = range_of(2 * i, 1, i);
+		r[n - 1] = range_of(UINT64_MAX, 1, n - 1);
+		break;
+	case L_PACKED_HIGH:
+		r[0] = range_of(0, 0x1000, 0);
+		for (i = 1; i < n; i++)
+			r[i] = range_of(UINT64_MAX - 3 * (n - i) + 1, 2, i);
+		break;
+	case L_GIANT_AND_TINY:
+		for (i = 0; i < n / 2; i++)
+			r[i] = range_of(0x1000 + 0x2000 * i, 0x1000, i);
+		at = r[n / 2 - 1].last + 1 + rnd() % 4;
+		r[n / 2] = range_of(at, 1ull << 63, n / 2);
+		at = r[n / 2].last + 1;
+		for (i = n / 2 + 1; i < n; i++) {
+			r[i] = range_of(at + rnd() % 2, 1 + rnd() % 8, i);
+			at = r[i].last + 1;
+		}
+		break;
+	case L_WHOLE_SPACE:
+		for (i = 0; i < n; i++) {
+			r[i].first = at;
+			r[i].idx = i;
+			/* leave each remaining range at least one byte */
+			at += 1 + rnd() % ((UINT64_MAX - at - (n - 1 - i)) /
+						   (n - i) * 2 +
+					   1);
+			r[i].last = i + 1 < n ? at - 1 : UINT64_MAX;
+		}
+		break;
+	case L_CLUSTERS:
+		for (i = 0; i < n;) {
+			size_t c = 1 + rnd() % 6;
+
+			at += 1ull << (20 + rnd() % 12);
+			for (; c > 0 && i < n; c--, i++) {
+				r[i] = range_of(at, 0x1000, i);
+				at += 0x1000;
+			}
+		}
+		break;
+	case L_ALIGNED:
+		for (i = 0; i < n; i++)
+			r[i] = range_of((i + 1) << 24, 1ull << (rnd() % 25), i);
+		break;
+	default: {
+		uint64_t shift, base;
+
+		random_ranges(r, n);
+		shift = rnd() % 64;
+		for (i = 0; i < n; i++) {
+			r[i].first >>= shift;
+			r[i].last >>= shift;
+		}
+		/* shifting may merge neighbours: respace them */
+		for (i = 1; i < n; i++) {
+			uint64_t size = r[i].last - r[i].first;
+
+			if (r[i].first <= r[i - 1].last) {
+				r[i].first = r[i - 1].last + 1;
+				r[i].last = r[i].first + size;
+			}
+		}
+		/* slide by a random amount that keeps it in the space */
+		base = UINT64_MAX - r[n - 1].last;
+		base = base ? rnd() % base : 0;
+		for (i = 0; i < n; i++) {
+			r[i].first += base;
+			r[i].last += base;
+		}
+		break;
+	}
+	}
+}
+
+/*
+ * The addresses where the bucket index changes its mind: each bucket's
+ * start and its neighbours (at most 2000 buckets spread over them all, or
+ * 200 when n is large and the linear scan slow).
+ */
+static void expect_bucket_edges(const struct mv_range_table *t,
+				const struct mv_range *r, size_t n)
+{
+	size_t buckets, step;
+
+	if (!t->bucket)
+		return;
+	buckets = (size_t)(t->span >> t->shift) + 1;
+	step = buckets / (n <= 2000 ? 2000 : 200) + 1;
+	for (size_t b = 0; b < buckets; b += step) {
+		uint64_t start = t->base + ((uint64_t)b << t->shift);
+
+		expect_same(t, r, n, start - 1, NULL);
+		expect_same(t, r, n, start, NULL);
+		expect_same(t, r, n, start + 1, NULL);
+	}
+	expect_same(t, r, n, t->base + t->span, NULL);
+	if (t->base + t->span < UINT64_MAX)
+		expect_same(t, r, n, t->base + t->span + 1, NULL);
+}
+
+/* One layout at one n, against the linear scan. */
+static void check_layout(enum layout l, struct mv_range *r, size_t n)
+{
+	struct mv_range_hint hint = MV_RANGE_HINT_INIT;
+	struct mv_range_table *t;
+
+	make_layout(l, r, n);
+	for (size_t i = 0; i < n; i++)
+		if (r[i].first > r[i].last ||
+		    (i > 0 && r[i].first <= r[i - 1].last))
+			fail_msg("layout %s n=%zu: bad range %zu",
+				 layout_names[l], n, i);
+	t = table_new(r, n);
+	if (n <= 2000)
+		expect_edges(t, r, n, &hint);
+	else
+		expect_edges_by_construction(t, r, n);
+	expect_bucket_edges(t, r, n);
+	for (int k = 0; k < (n <= 2000 ? 300 : 100); k++) {
+		uint64_t span = r[n - 1].last - r[0].first;
+
+		expect_same(t, r, n, rnd(), &hint);
+		expect_same(t, r, n, r[0].first + rnd() % (span ? span : 1),
+			    &hint);
+		/* near a random range, where the small ones are */
+		expect_same(t, r, n, r[rnd() % n].first + rnd() % 64 - 32,
+			    &hint);
+	}
+	mv_range_table_free(t);
+}
+
+static void skewed_layouts_match_linear_scan(void **state)
+{
+	static const size_t sizes[] = {
+		2, 8, 9, 10, 16, 17, 33, 100, 1000, 4097
+	};
+	struct mv_range *r = malloc(4097 * sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	for (int l = 0; l < NR_LAYOUTS; l++)
+		for (size_t s = 0; s < ARRAY_SIZE(sizes); s++)
+			for (int rep = 0; rep < 3; rep++)
+				check_layout(l, r, sizes[s]);
+	free(r);
+}
+
+/* n = 100000 in the skewed layouts: edges by construction, the rest linear. */
+static void large_skewed_layouts_are_right(void **state)
+{
+	const size_t n = 100000;
+	struct mv_range *r = malloc(n * sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	for (int l = 0; l < NR_LAYOUTS; l++)
+		check_layout(l, r, n);
+	free(r);
+}
+
+/*
+ * The bucket index takes at most 2n + 1 entries, and an even layout is
+ * answered without the tree: each bucket holds few starts.
+ */
+static void bucket_index_is_small_and_even_layouts_fit_it(void **state)
+{
+	const size_t sizes[] = { 9, 32, 100, 509, 4096, 32768, 100000 };
+	struct mv_range *r = malloc(100000 * sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+		const size_t n = sizes[s];
+		struct mv_range_table *t;
+		size_t buckets;
+
+		/* bench/lookup's layout: 64 MiB regions, 2 MiB gaps */
+		for (size_t i = 0; i < n; i++)
+			r[i] = range_of(i * (66ull << 20), 64ull << 20, i);
+		t = table_new(r, n);
+		assert_non_null(t->bucket);
+		buckets = (size_t)(t->span >> t->shift) + 1;
+		assert_true(buckets <= 2 * n);
+		assert_true(buckets >= n / 2);
+		for (size_t b = 0; b < buckets; b++)
+			assert_true(t->bucket[b + 1] - t->bucket[b] <=
+				    MV_RANGE_TABLE_BUCKET_SCAN);
+		mv_range_table_free(t);
+	}
+	free(r);
+}
+
+/*
+ * What a table of more than UINT32_MAX ranges gets, tried on a small one:
+ * a two-bucket index whose bounds are 2^31 apart sends every address to
+ * the tree, which gives the same answers.
+ */
+static void two_bucket_tree_only_index_uses_the_tree(void **state)
+{
+	static const uint32_t tree_only[3] = { 0, 0x80000000u, 0 };
+	struct mv_range r[300];
+	struct mv_range_table *t;
+
+	(void)state;
+	make_layout(L_RANDOM_SPAN, r, ARRAY_SIZE(r));
+	t = table_new(r, ARRAY_SIZE(r));
+	t->bucket = tree_only;
+	t->shift = 63;
+	assert_int_equal(mv_range_table_check(t), -EINVAL); /* n is small */
+	expect_edges(t, r, ARRAY_SIZE(r), NULL);
+	for (int k = 0; k < 1000; k++)
+		expect_same(t, r, ARRAY_SIZE(r), rnd(), NULL);
+	mv_range_table_free(t);
+}
+
+/* mv_range_table_check() notices a bucket index that disagrees. */
+static void check_catches_a_corrupt_bucket_index(void **state)
+{
+	struct mv_range r[1000];
+	struct mv_range_table *t;
+	uint32_t *bucket;
+	size_t buckets;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(r); i++)
+		r[i] = range_of(0x100000 * i, 0x1000, i);
+	t = table_new(r, ARRAY_SIZE(r));
+	bucket = (uint32_t *)t->bucket;
+	buckets = (size_t)(t->span >> t->shift) + 1;
+	for (size_t b = 0; b <= buckets; b += 97) {
+		bucket[b]++;
+		assert_int_equal(mv_range_table_check(t), -EINVAL);
+		bucket[b]--;
+		assert_int_equal(mv_range_table_check(t), 0);
+	}
+	t->shift++;
+	assert_int_equal(mv_range_table_check(t), -EINVAL);
+	t->shift--;
+	t->span--;
+	assert_int_equal(mv_range_table_check(t), -EINVAL);
+	t->span++;
+	t->base++;
+	assert_int_equal(mv_range_table_check(t), -EINVAL);
+	t->base--;
+	t->ranges[ARRAY_SIZE(r)].first = 0; /* the padding */
+	assert_int_equal(mv_range_table_check(t), -EINVAL);
+	t->ranges[ARRAY_SIZE(r)].first = UINT64_MAX;
+	assert_int_equal(mv_range_table_check(t), 0);
+	mv_range_table_free(t);
 }
 
 int main(void)
@@ -475,6 +781,11 @@ int main(void)
 		cmocka_unit_test(iterator_walks_in_order),
 		cmocka_unit_test(random_tables_match_linear_scan),
 		cmocka_unit_test(large_table_finds_every_edge),
+		cmocka_unit_test(skewed_layouts_match_linear_scan),
+		cmocka_unit_test(large_skewed_layouts_are_right),
+		cmocka_unit_test(bucket_index_is_small_and_even_layouts_fit_it),
+		cmocka_unit_test(two_bucket_tree_only_index_uses_the_tree),
+		cmocka_unit_test(check_catches_a_corrupt_bucket_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
