@@ -29,20 +29,7 @@ static uint64_t clamp_len(uint64_t addr, uint64_t len, uint64_t last)
 	return last - addr < len - 1 ? last - addr + 1 : len;
 }
 
-/* Index of the first range of @fv that ends at or after @addr. */
-static size_t range_at_or_after(const struct mv_flatview *fv, uint64_t addr)
-{
-	size_t lo = 0, hi = fv->nr;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (fv->ranges[mid].last < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+return lo;
 }
 
 /*
@@ -62,7 +49,7 @@ static void locate(const struct mv_flatview *fv, uint64_t addr, uint64_t len,
 		p->len = clamp_len(addr, len, fr->last);
 		return;
 	}
-	i = range_at_or_after(fv, addr); /* its first is > addr */
+	i = mv_flatview_index_at_or_after(fv, addr); /* first > addr */
 	p->fr = NULL;
 	p->mr = NULL;
 	p->addr1 = addr;

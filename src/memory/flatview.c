@@ -89,9 +89,8 @@ struct mv_region *mv_flatview_root(const struct mv_flatview *fv)
 	return fv->root;
 }
 
-/* Binary search: the fallback while the range table cannot be built. */
-static const struct mv_flat_range *bsearch_range(const struct mv_flatview *fv,
-						 uint64_t addr)
+size_t mv_flatview_index_at_or_after(const struct mv_flatview *fv,
+				     uint64_t addr)
 {
 	size_t lo = 0, hi = fv->nr;
 
@@ -103,8 +102,17 @@ static const struct mv_flat_range *bsearch_range(const struct mv_flatview *fv,
 		else
 			hi = mid;
 	}
-	if (lo < fv->nr && fv->ranges[lo].first <= addr)
-		return &fv->ranges[lo];
+	return lo;
+}
+
+/* Binary search: the fallback while the range table cannot be built. */
+static const struct mv_flat_range *bsearch_range(const struct mv_flatview *fv,
+						 uint64_t addr)
+{
+	size_t i = mv_flatview_index_at_or_after(fv, addr);
+
+	if (i < fv->nr && fv->ranges[i].first <= addr)
+		return &fv->ranges[i];
 	return NULL;
 }
 

@@ -338,6 +338,9 @@ struct mv_region *mv_flatview_root_of(struct mv_region *r);
 const struct mv_flat_range *
 mv_flatview_lookup_hint(const struct mv_flatview *fv, uint64_t addr,
 			struct mv_range_hint *hint);
+/* flatview.c: index of the first range that ends at or after @addr. */
+size_t mv_flatview_index_at_or_after(const struct mv_flatview *fv,
+				     uint64_t addr);
 /* flatview.c */
 bool mv_flat_range_can_merge(const struct mv_flat_range *a,
 			     const struct mv_flat_range *b);
