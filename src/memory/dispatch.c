@@ -29,9 +29,6 @@ static uint64_t clamp_len(uint64_t addr, uint64_t len, uint64_t last)
 	return last - addr < len - 1 ? last - addr + 1 : len;
 }
 
-return lo;
-}
-
 /*
  * flatview_translate() for @len >= 1 bytes at @addr: the view's range
  * lookup, and for a hole the next range, where the hole piece ends.
