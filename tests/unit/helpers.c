@@ -58,3 +58,31 @@ void mv_test_expect_view(struct mv_as *as, const char *expect)
 	}
 	free(text);
 }
+
+struct mv_region *mv_test_track(struct mv_test_regions *t, int ret,
+				struct mv_region **r)
+{
+	assert_int_equal(ret, 0);
+	assert_non_null(*r);
+	assert_true(t->nr < MV_TEST_MAX_REGIONS);
+	t->r[t->nr++] = *r;
+	return *r;
+}
+
+void mv_test_untrack(struct mv_test_regions *t, struct mv_region *r)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		if (t->r[i] == r)
+			t->r[i] = NULL;
+}
+
+void mv_test_unref_all(struct mv_test_regions *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		mv_region_unref(t->r[i]);
+	t->nr = 0;
+}

@@ -21,7 +21,6 @@
 #include "helpers.h"
 
 #define PAGE 0x1000ull
-#define MAX_REGIONS 16
 #define MAX_CALLS 16
 #define DEV_SIZE 0x40
 
@@ -133,8 +132,7 @@ struct ctx {
 	struct mv_machine *m;
 	struct mv_region *sys;
 	struct mv_as *as;
-	struct mv_region *regions[MAX_REGIONS];
-	size_t nr;
+	struct mv_test_regions owned;
 	struct dev dev;
 };
 
@@ -153,10 +151,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct ctx *c = *state;
-	size_t i;
 
-	for (i = 0; i < c->nr; i++)
-		mv_region_unref(c->regions[i]);
+	mv_test_unref_all(&c->owned);
 	mv_region_unref(c->sys);
 	mv_machine_free(c->m);
 	free(c);
@@ -166,11 +162,7 @@ static int teardown(void **state)
 /* Take over the reference a constructor returned in *@r with @ret. */
 static struct mv_region *track(struct ctx *c, int ret, struct mv_region **r)
 {
-	assert_int_equal(ret, 0);
-	assert_non_null(*r);
-	assert_true(c->nr < MAX_REGIONS);
-	c->regions[c->nr++] = *r;
-	return *r;
+	return mv_test_track(&c->owned, ret, r);
 }
 
 /* Map @r at @addr in sys and check the views. */

@@ -18,13 +18,10 @@
 
 #include "helpers.h"
 
-#define MAX_REGIONS 32
-
 /* A machine and the region references the test owns. */
 struct ctx {
 	struct mv_machine *m;
-	struct mv_region *regions[MAX_REGIONS];
-	size_t nr;
+	struct mv_test_regions owned;
 };
 
 static int setup(void **state)
@@ -42,10 +39,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct ctx *c = *state;
-	size_t i;
 
-	for (i = 0; i < c->nr; i++)
-		mv_region_unref(c->regions[i]);
+	mv_test_unref_all(&c->owned);
 	mv_machine_free(c->m);
 	free(c);
 	return 0;
@@ -54,21 +49,13 @@ static int teardown(void **state)
 /* Take over the reference a constructor returned (in *@r) with @ret. */
 static struct mv_region *track(struct ctx *c, int ret, struct mv_region **r)
 {
-	assert_int_equal(ret, 0);
-	assert_non_null(*r);
-	assert_true(c->nr < MAX_REGIONS);
-	c->regions[c->nr++] = *r;
-	return *r;
+	return mv_test_track(&c->owned, ret, r);
 }
 
 /* Forget @r: the test hands its reference over and drops it itself. */
 static void untrack(struct ctx *c, struct mv_region *r)
 {
-	size_t i;
-
-	for (i = 0; i < c->nr; i++)
-		if (c->regions[i] == r)
-			c->regions[i] = NULL;
+	mv_test_untrack(&c->owned, r);
 }
 
 static struct mv_region *container(struct ctx *c, const char *name,
