@@ -191,6 +191,20 @@ static void fix_fini(struct fix *x)
 	log_close(&x->log);
 }
 
+/* Register @r on the fixture and check the replay of its two ranges. */
+static void register_fresh(struct fix *x, struct rec *r)
+{
+	char want[256];
+	const char *n = r->l.name;
+
+	assert_int_equal(mv_listener_register(x->as, &r->l), 0);
+	snprintf(want, sizeof(want),
+		 "%s begin\n%s add 0-ffff ram@0\n%s add 100000-100fff dev@0\n"
+		 "%s commit\n",
+		 n, n, n, n);
+	log_expect(&x->log, want);
+}
+
 /* memory_listener_register() replays the view: begin, add, commit. */
 static void rule_3_5_register_replays_view(void **state)
 {
@@ -264,9 +278,7 @@ static void rule_3_4_changed_range_is_del_add(void **state)
 	(void)state;
 	fix_init(&x);
 	rec_init(&a, &x.log, "a", 0);
-	assert_int_equal(mv_listener_register(x.as, &a.l), 0);
-	log_expect(&x.log, "a begin\na add 0-ffff ram@0\n"
-			   "a add 100000-100fff dev@0\na commit\n");
+	register_fresh(&x, &a);
 	assert_int_equal(mv_region_set_readonly(x.ram, true), 0);
 	/* pass 2 walks both views by address: the add comes first */
 	log_expect(&x.log, "a begin\na del 0-ffff ram@0\n"
@@ -289,9 +301,7 @@ static void rule_3_4_no_events_when_nothing_changed(void **state)
 	(void)state;
 	fix_init(&x);
 	rec_init(&a, &x.log, "a", 0);
-	assert_int_equal(mv_listener_register(x.as, &a.l), 0);
-	log_expect(&x.log, "a begin\na add 0-ffff ram@0\n"
-			   "a add 100000-100fff dev@0\na commit\n");
+	register_fresh(&x, &a);
 	mv_txn_begin(x.m);
 	assert_int_equal(mv_txn_commit(x.m), 0);
 	assert_int_equal(mv_region_set_address(x.dev, 0x100000), 0);
@@ -357,9 +367,7 @@ static void rule_3_5_global_dirty_log(void **state)
 	fix_init(&x);
 	rec_init(&a, &x.log, "a", 0);
 	rec_init(&b, &x.log, "b", 1);
-	assert_int_equal(mv_listener_register(x.as, &a.l), 0);
-	log_expect(&x.log, "a begin\na add 0-ffff ram@0\n"
-			   "a add 100000-100fff dev@0\na commit\n");
+	register_fresh(&x, &a);
 	assert_int_equal(mv_machine_dirty_log_start(x.m), 0);
 	log_expect(&x.log, "a global_start\na begin\na nop 0-ffff ram@0\n"
 			   "a log_start 0-ffff ram@0 0->4\n"
