@@ -409,6 +409,21 @@ extern const struct mv_region_ops mv_zero_ops;
  * reference §2.5.  Return: 0, -ENOMEM, -EIO (write error).
  */
 int mv_mtree_print(struct mv_machine *m, FILE *out, unsigned flags);
+/*
+ * struct mv_mtree_accel - an accelerator's say in `info mtree -f`: a flat
+ * range for which @has_memory(@opaque, as, start, size) is true for an
+ * address space of its view gets " @name" appended (QEMU's
+ * AccelClass.has_memory, e.g. " KVM").
+ */
+struct mv_mtree_accel {
+	const char *name;
+	bool (*has_memory)(void *opaque, const struct mv_as *as, uint64_t start,
+			   uint64_t size);
+	void *opaque;
+};
+/* mv_mtree_print() with the markers of @ac (NULL: none). */
+int mv_mtree_print_accel(struct mv_machine *m, FILE *out, unsigned flags,
+			 const struct mv_mtree_accel *ac);
 /* The same data as JSON, each flat range with the path that decided it. */
 int mv_mtree_print_json(struct mv_machine *m, FILE *out, unsigned flags);
 /* QEMU 7.2's `info ramblock` text. */

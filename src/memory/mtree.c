@@ -265,8 +265,22 @@ void mv_print_flat_range(FILE *f, const struct mv_flat_range *r, unsigned flags)
 	print_owner(f, r->mr, flags);
 }
 
+/* kvm_accel_has_memory() per address space of the view: " KVM". */
+static void print_accel(FILE *f, struct mv_machine *m,
+			const struct mv_flatview *fv,
+			const struct mv_flat_range *r,
+			const struct mv_mtree_accel *ac)
+{
+	struct mv_as *as;
+
+	for (as = m->as_head; ac && as; as = as->next)
+		if (as->view == fv && ac->has_memory(ac->opaque, as, r->first,
+						     r->last - r->first + 1))
+			fprintf(f, " %s", ac->name);
+}
+
 static void print_view(FILE *f, struct mv_machine *m, struct mv_as *first,
-		       unsigned flags)
+		       unsigned flags, const struct mv_mtree_accel *ac)
 {
 	const struct mv_flatview *fv = first->view;
 	struct mv_as *as;
@@ -286,13 +300,13 @@ static void print_view(FILE *f, struct mv_machine *m, struct mv_as *first,
 		fputs(INDENT "No rendered FlatView\n", f);
 	for (i = 0; i < fv->nr; i++) {
 		mv_print_flat_range(f, &fv->ranges[i], flags);
+		print_accel(f, m, fv, &fv->ranges[i], ac);
 		fputc('\n', f);
 	}
-	(void)m;
 }
 
 static int flat_blocks(struct mv_machine *m, struct mv_blocks *out,
-		       unsigned flags)
+		       unsigned flags, const struct mv_mtree_accel *ac)
 {
 	struct mv_as *as, *other;
 	int ret = 0;
@@ -308,7 +322,7 @@ static int flat_blocks(struct mv_machine *m, struct mv_blocks *out,
 		ret = mv_block_open(&blk);
 		if (ret)
 			break;
-		print_view(blk.f, m, as, flags);
+		print_view(blk.f, m, as, flags, ac);
 		ret = mv_block_close(m, &blk, out, 0);
 	}
 	return ret;
@@ -316,12 +330,18 @@ static int flat_blocks(struct mv_machine *m, struct mv_blocks *out,
 
 int mv_mtree_print(struct mv_machine *m, FILE *out, unsigned flags)
 {
+	return mv_mtree_print_accel(m, out, flags, NULL);
+}
+
+int mv_mtree_print_accel(struct mv_machine *m, FILE *out, unsigned flags,
+			 const struct mv_mtree_accel *ac)
+{
 	struct mv_blocks blocks = { 0 };
 	bool flat = flags & MV_MTREE_FLAT;
 	size_t i;
 	int ret;
 
-	ret = flat ? flat_blocks(m, &blocks, flags) :
+	ret = flat ? flat_blocks(m, &blocks, flags, ac) :
 		     tree_blocks(m, &blocks, flags);
 	if (!ret) {
 		mv_blocks_sort(&blocks);

@@ -46,7 +46,21 @@ struct mv_machine *machine_opts_load(const struct machine_opts *o,
 int cli_print_events(struct mv_machine *m, FILE *out);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+struct mv_kvm;
+struct mv_kvm_opts;
+/*
+ * Create a VM with @o and attach the machine's "memory" address space as
+ * KVM address space 0; prints the error.  The caller owns *@out.
+ */
+int cli_kvm_attach(struct mv_machine *m, const struct mv_kvm_opts *o,
+		   struct mv_kvm **out);
+/* The " KVM" markers of `mtree -f --kvm`. */
+void cli_kvm_mtree_accel(struct mv_kvm *k, struct mv_mtree_accel *ac);
+
 int cmd_mtree(int argc, char **argv);
+int cmd_slots(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_translate(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_machine(int argc, char **argv);
 

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <memvirt/kvm.h>
+
 #include "cli.h"
 
 static void usage(FILE *f)
@@ -21,6 +23,10 @@ static void usage(FILE *f)
 	      "  -D, --disabled           show disabled regions (info mtree "
 	      "-D)\n"
 	      "  -o, --owner              show owner tags\n"
+	      "      --kvm                register the machine with /dev/kvm "
+	      "(not run) and mark\n"
+	      "                           ranges backed by a memslot \" KVM\" "
+	      "as QEMU does\n"
 	      "      --ramblock           RAM blocks (info ramblock)\n"
 	      "      --json               everything as JSON, with each flat "
 	      "range's provenance\n"
@@ -40,11 +46,14 @@ int cmd_mtree(int argc, char **argv)
 		{ "ramblock", no_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "events", required_argument, NULL, 'e' },
+		{ "kvm", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct machine_opts mo = { 0 };
-	bool ramblock = false, json = false, events = false;
+	bool ramblock = false, json = false, events = false, kvm = false;
+	struct mv_mtree_accel ac;
+	struct mv_kvm *k = NULL;
 	unsigned flags = 0;
 	struct mv_machine *m;
 	int opt, ret;
@@ -76,6 +85,9 @@ int cmd_mtree(int argc, char **argv)
 			events = true;
 			mo.machine = optarg;
 			break;
+		case 'k':
+			kvm = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -91,7 +103,14 @@ int cmd_mtree(int argc, char **argv)
 	m = machine_opts_load(&mo, !events);
 	if (!m)
 		return CLI_EXIT_FAIL;
-	if (events)
+	if (kvm && cli_kvm_attach(m, NULL, &k)) {
+		mv_machine_free(m);
+		return CLI_EXIT_FAIL;
+	}
+	if (k) {
+		cli_kvm_mtree_accel(k, &ac);
+		ret = mv_mtree_print_accel(m, stdout, flags, &ac);
+	} else if (events)
 		ret = cli_print_events(m, stdout);
 	else if (json)
 		ret = mv_mtree_print_json(m, stdout, flags);
@@ -99,6 +118,7 @@ int cmd_mtree(int argc, char **argv)
 		ret = mv_ramblock_print(m, stdout);
 	else
 		ret = mv_mtree_print(m, stdout, flags);
+	mv_kvm_free(k);
 	mv_machine_free(m);
 	if (ret || fflush(stdout)) {
 		cli_error("mtree: %s", strerror(ret ? -ret : EIO));

@@ -13,9 +13,14 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "run", cmd_run, "boot a guest under KVM (default: the self-test)" },
 	{ "mtree", cmd_mtree, "print the memory tree, flat views, RAM blocks" },
 	{ "explain", cmd_explain, "say which region answers at an address" },
 	{ "machine", cmd_machine, "list built-in machines, dump one as JSON" },
+	{ "translate", cmd_translate,
+	  "follow a guest address GVA->GPA->HVA->HPA" },
+	{ "slots", cmd_slots,
+	  "register a machine with KVM, print its memslots" },
 };
 
 static void usage(FILE *f)
