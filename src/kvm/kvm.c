@@ -135,11 +135,14 @@ void mv_kvm_free(struct mv_kvm *k)
 
 	if (!k)
 		return;
-	for (i = 0; i < MV_KVM_MAX_VCPUS; i++)
-		mv_vcpu_free(k->vcpu[i]);
+	/* Closing the VM fd drops every slot and ring: no ioctl per slot.
+	 * Address spaces go first, while their listeners can still run. */
+	k->closing = true;
 	for (i = 0; i < MV_KVM_MAX_AS; i++)
 		if (k->space[i])
 			mv_kvm_detach(k, k->space[i]->as);
+	for (i = 0; i < MV_KVM_MAX_VCPUS; i++)
+		mv_vcpu_free(k->vcpu[i]);
 	if (k->vm_fd >= 0)
 		mv_kvm_close_fd(k->sys, k->vm_fd);
 	if (k->kvm_fd >= 0)
