@@ -184,7 +184,7 @@ struct mv_kvm_stats {
 	unsigned long dirty_fetches, ring_entries, ring_full_exits;
 	unsigned long commit_errors;
 };
-void mv_kvm_get_stats(const struct mv_kvm *k, struct mv_kvm_stats *st);
+void mv_kvm_get_stats(struct mv_kvm *k, struct mv_kvm_stats *st);
 
 /* ---- vCPUs ----------------------------------------------------------- */
 

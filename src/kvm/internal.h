@@ -35,6 +35,7 @@ struct mv_kvm_slot {
 	uint64_t offset_within_region;
 	unsigned long *bitmap;
 	bool dying;	   /* a deletion is queued */
+	bool flags_queued; /* a flag change is queued */
 	bool ring_touched; /* @bitmap got ring entries */
 };
 
@@ -108,10 +109,17 @@ struct mv_vcpu {
 	uint32_t ring_next; /* the next entry to harvest */
 	mv_vcpu_pio_hook pio_hook;
 	void *pio_opaque;
+	/*
+	 * stop, thread and has_thread change only under run_lock, so a kick
+	 * never signals a thread that has left mv_vcpu_run() and a stop is
+	 * never lost to a concurrent mv_vcpu_clear_stop().  The run loop
+	 * reads stop without the lock; kvm_run.immediate_exit (set with it)
+	 * covers the window between that read and KVM_RUN.
+	 */
+	pthread_mutex_t run_lock;
 	atomic_bool stop;
-	atomic_bool in_run;
 	pthread_t thread;
-	atomic_bool has_thread;
+	bool has_thread;
 };
 
 /* slots.c */

@@ -176,7 +176,9 @@ void mv_kvm_set_io_as(struct mv_kvm *k, struct mv_as *io)
 	k->io = io;
 }
 
-void mv_kvm_get_stats(const struct mv_kvm *k, struct mv_kvm_stats *st)
+void mv_kvm_get_stats(struct mv_kvm *k, struct mv_kvm_stats *st)
 {
+	pthread_mutex_lock(&k->lock);
 	*st = k->stats;
+	pthread_mutex_unlock(&k->lock);
 }

@@ -297,6 +297,8 @@ static void queue_drop(struct mv_kvm_space *sp, size_t i)
 		sp->nr_queued_adds--;
 	else if (sp->queue[i].kind == MV_KVM_DEL)
 		sp->nr_queued_dels--;
+	else
+		sp->queue[i].slot->flags_queued = false;
 	sp->nr_queue--;
 	memmove(&sp->queue[i], &sp->queue[i + 1],
 		(sp->nr_queue - i) * sizeof(*sp->queue));
@@ -308,6 +310,8 @@ static ssize_t queue_find_flags(const struct mv_kvm_space *sp,
 {
 	size_t i;
 
+	if (!s->flags_queued) /* no scan: deleting N slots stays O(N log N) */
+		return -1;
 	for (i = 0; i < sp->nr_queue; i++)
 		if (sp->queue[i].kind == MV_KVM_FLAGS && sp->queue[i].slot == s)
 			return (ssize_t)i;
@@ -392,6 +396,7 @@ static int queue_flags(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 	struct mv_kvm_change ch = { .kind = MV_KVM_FLAGS };
 	struct mv_kvm_slot *s;
 	ssize_t i;
+	int ret;
 
 	if (sp->nr_queued_adds) {
 		i = queue_find(sp, MV_KVM_ADD, c);
@@ -412,7 +417,10 @@ static int queue_flags(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 	}
 	ch.slot = s;
 	ch.new_flags = c->flags;
-	return queue_push(sp, &ch);
+	ret = queue_push(sp, &ch);
+	if (!ret)
+		s->flags_queued = true;
+	return ret;
 }
 
 /* Call @fn for each chunk of the slots @sec maps to. */
@@ -504,9 +512,10 @@ static int on_commit(struct mv_listener *l)
 				continue;
 			if (c->kind == MV_KVM_DEL)
 				ret = slot_delete(sp, c->slot);
-			else if (c->kind == MV_KVM_FLAGS)
+			else if (c->kind == MV_KVM_FLAGS) {
+				c->slot->flags_queued = false;
 				ret = slot_set_flags(sp, c->slot, c->new_flags);
-			else
+			} else
 				ret = slot_create(sp, &c->add);
 			if (ret && c->kind == MV_KVM_DEL)
 				c->slot->dying = false;

@@ -69,6 +69,11 @@ int mv_vcpu_new(struct mv_kvm *k, unsigned index, struct mv_vcpu **out)
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
+	ret = pthread_mutex_init(&v->run_lock, NULL);
+	if (ret) {
+		free(v);
+		return -(int)ret;
+	}
 	v->k = k;
 	v->index = index;
 	ret = mv_kvm_ioctl(k->sys, k->vm_fd, KVM_CREATE_VCPU,
@@ -94,6 +99,7 @@ err_unmap:
 err_close:
 	mv_kvm_close_fd(k->sys, v->fd);
 err_free:
+	pthread_mutex_destroy(&v->run_lock);
 	free(v);
 	return (int)ret;
 }
@@ -116,6 +122,7 @@ void mv_vcpu_free(struct mv_vcpu *v)
 				      sizeof(struct kvm_dirty_gfn));
 	mv_kvm_munmap(k->sys, v->run, (size_t)k->run_size);
 	mv_kvm_close_fd(k->sys, v->fd);
+	pthread_mutex_destroy(&v->run_lock);
 	free(v);
 }
 
@@ -158,11 +165,20 @@ int mv_vcpu_set_sregs(struct mv_vcpu *v, const struct kvm_sregs *s)
 
 int mv_vcpu_set_msr(struct mv_vcpu *v, uint32_t index, uint64_t value)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: one entry follows it. */
+	union {
 		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m = { .h = { .nmsrs = 1 }, .e = { .index = index, .data = value } };
-	long ret = mv_kvm_ioctl(v->k->sys, v->fd, KVM_SET_MSRS, &m);
+		uint8_t bytes[sizeof(struct kvm_msrs) +
+			      sizeof(struct kvm_msr_entry)];
+	} m;
+	struct kvm_msr_entry *e = m.h.entries;
+	long ret;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	e->index = index;
+	e->data = value;
+	ret = mv_kvm_ioctl(v->k->sys, v->fd, KVM_SET_MSRS, &m);
 
 	if (ret < 0)
 		return (int)ret;
@@ -204,10 +220,12 @@ void mv_vcpu_set_pio_hook(struct mv_vcpu *v, mv_vcpu_pio_hook fn, void *opaque)
 
 void mv_vcpu_kick(struct mv_vcpu *v)
 {
+	pthread_mutex_lock(&v->run_lock);
 	atomic_store(&v->stop, true);
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (atomic_load(&v->has_thread))
+	if (v->has_thread)
 		pthread_kill(v->thread, MV_VCPU_KICK_SIGNAL);
+	pthread_mutex_unlock(&v->run_lock);
 }
 
 /* ---- exits ---------------------------------------------------------- */
@@ -344,8 +362,10 @@ int mv_vcpu_run(struct mv_vcpu *v, struct mv_vcpu_exit *ex)
 	long ret;
 
 	memset(ex, 0, sizeof(*ex));
+	pthread_mutex_lock(&v->run_lock);
 	v->thread = pthread_self();
-	atomic_store(&v->has_thread, true);
+	v->has_thread = true;
+	pthread_mutex_unlock(&v->run_lock);
 	for (;;) {
 		if (atomic_load(&v->stop)) {
 			stopped(v, ex);
@@ -363,12 +383,16 @@ int mv_vcpu_run(struct mv_vcpu *v, struct mv_vcpu_exit *ex)
 			break;
 		}
 	}
-	atomic_store(&v->has_thread, false);
+	pthread_mutex_lock(&v->run_lock);
+	v->has_thread = false;
+	pthread_mutex_unlock(&v->run_lock);
 	return (int)ret;
 }
 
 void mv_vcpu_clear_stop(struct mv_vcpu *v)
 {
+	pthread_mutex_lock(&v->run_lock);
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	atomic_store(&v->stop, false);
-	v->run->immediate_exit = 0;
+	pthread_mutex_unlock(&v->run_lock);
 }
