@@ -61,11 +61,12 @@ int mv_kvm_mmap(struct mv_kvm_sys *s, int fd, size_t len, int prot, off_t off,
 int mv_kvm_munmap(struct mv_kvm_sys *s, void *addr, size_t len);
 
 /*
- * A minimal fake kernel: /dev/kvm, one VM fd per open, the memslot ioctls
- * with the kernel's validation order (reference kvm-memslots.md §1.2, up
- * to the limits it needs), capabilities, GET/CLEAR_DIRTY_LOG over bitmaps
- * fed by mv_kvm_sys_fake_guest_write().  No vCPUs can run.  The caller
- * owns *@out (mv_kvm_sys_fake_free()).
+ * The fake kernel, backed by the kernel model (include/memvirt/kvm_model.h,
+ * src/kvm_model/sys_model.c): /dev/kvm, one model VM per VM fd, the memslot
+ * ioctls (REGION and REGION2) with the kernel's validation order and errno
+ * (reference kvm-memslots.md §1), capabilities, GET/CLEAR_DIRTY_LOG over
+ * bitmaps fed by mv_kvm_sys_fake_guest_write().  No vCPUs can run.  The
+ * caller owns *@out (mv_kvm_sys_fake_free()).
  */
 int mv_kvm_sys_fake_new(struct mv_kvm_sys **out);
 void mv_kvm_sys_fake_free(struct mv_kvm_sys *s);

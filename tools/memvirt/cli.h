@@ -63,5 +63,6 @@ int cmd_run(int argc, char **argv);
 int cmd_translate(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_machine(int argc, char **argv);
+int cmd_kvm_model(int argc, char **argv);
 
 #endif /* MEMVIRT_CLI_H */

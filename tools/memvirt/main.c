@@ -21,6 +21,8 @@ static const struct {
 	  "follow a guest address GVA->GPA->HVA->HPA" },
 	{ "slots", cmd_slots,
 	  "register a machine with KVM, print its memslots" },
+	{ "kvm-model", cmd_kvm_model,
+	  "replay memslot operations on the kernel model or /dev/kvm" },
 };
 
 static void usage(FILE *f)
