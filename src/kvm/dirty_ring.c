@@ -8,6 +8,8 @@
  * memory core once per harvest.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -111,20 +113,82 @@ static void flush_slots(struct mv_kvm *k)
 	}
 }
 
+/* Whether the kernel has yet to reset @v's last harvested entry. */
+static bool reset_pending(struct mv_kvm *k, struct mv_vcpu *v)
+{
+	struct kvm_dirty_gfn *e =
+		&v->ring[(v->ring_next - 1) & (k->ring_entries - 1)];
+
+	return __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
+	       KVM_DIRTY_GFN_F_RESET;
+}
+
+static bool rings_reset_pending(struct mv_kvm *k)
+{
+	unsigned i;
+
+	for (i = 0; i < MV_KVM_MAX_VCPUS; i++)
+		if (k->vcpu[i] && k->vcpu[i]->ring &&
+		    reset_pending(k, k->vcpu[i]))
+			return true;
+	return false;
+}
+
+/*
+ * KVM_RESET_DIRTY_RINGS with every signal blocked.  A signal pending in
+ * the calling thread (a vCPU kick lands here when the vCPU thread resets
+ * after a ring-full exit) makes the kernel bail out of the reset; Linux
+ * 6.18 then returns the count reset so far, and some pages among the
+ * entries it did mark reset stay write-enabled, so later writes to them
+ * are never logged (lost dirty pages in tests/kvm/test_dirty_log ring).
+ * Blocked signals are delivered when the mask is restored.
+ */
+static long reset_ioctl(struct mv_kvm *k)
+{
+	sigset_t all, old;
+	long ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = mv_kvm_ioctl(k->sys, k->vm_fd, KVM_RESET_DIRTY_RINGS, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+/*
+ * Reset until every harvested entry is reset: an entry left harvested but
+ * not reset keeps its page writable (writes go unlogged), and a ring left
+ * soft-full makes the vCPU exit with DIRTY_RING_FULL forever, since a
+ * harvest finding nothing new would not reset again.  The kernel resets
+ * in ring order, so each vCPU's last harvested entry tells.
+ */
+static int rings_reset(struct mv_kvm *k)
+{
+	unsigned tries;
+	long ret;
+
+	for (tries = 0; rings_reset_pending(k); tries++) {
+		if (tries == 1000)
+			return -EINTR;
+		ret = reset_ioctl(k);
+		if (ret < 0 && ret != -EINTR)
+			return (int)ret;
+	}
+	return 0;
+}
+
 int mv_kvm_rings_harvest(struct mv_kvm *k)
 {
 	unsigned long n = 0;
 	unsigned i;
-	long ret;
 
 	for (i = 0; i < MV_KVM_MAX_VCPUS; i++)
 		if (k->vcpu[i] && k->vcpu[i]->ring)
 			n += reap_vcpu(k, k->vcpu[i]);
 	k->stats.dirty_fetches++;
-	if (!n)
-		return 0;
-	k->stats.ring_entries += n;
-	flush_slots(k);
-	ret = mv_kvm_ioctl(k->sys, k->vm_fd, KVM_RESET_DIRTY_RINGS, NULL);
-	return ret < 0 ? (int)ret : 0;
+	if (n) {
+		k->stats.ring_entries += n;
+		flush_slots(k);
+	}
+	return rings_reset(k);
 }
