@@ -255,7 +255,11 @@ void mv_vcpu_set_pio_hook(struct mv_vcpu *v, mv_vcpu_pio_hook fn, void *opaque);
 int mv_vcpu_run(struct mv_vcpu *v, struct mv_vcpu_exit *ex);
 /*
  * mv_vcpu_kick() - make a running or about-to-run mv_vcpu_run() return
- * MV_VCPU_EXIT_STOPPED.  Context: any thread; async-signal-safe.
+ * MV_VCPU_EXIT_STOPPED.  The stop holds until mv_vcpu_clear_stop(); a
+ * kick never signals a thread that has left mv_vcpu_run().  Context: any
+ * thread, not a signal handler (it takes the vCPU's run lock; a program
+ * stopping on a signal takes it with sigwait() in a thread, as memvirt
+ * run does).
  */
 void mv_vcpu_kick(struct mv_vcpu *v);
 /* Undo a kick so mv_vcpu_run() runs the guest again.  Context: no run. */

@@ -102,7 +102,10 @@ void mv_vm_scratch(const struct mv_vm *vm, mv_gpa_t *gpa, uint64_t *size);
  * could not be started.  Context: not from a vCPU thread.
  */
 int mv_vm_run(struct mv_vm *vm, struct mv_vm_result *res);
-/* Make mv_vm_run() return (MV_VM_END_STOPPED).  Async-signal-safe. */
+/*
+ * Make mv_vm_run() return (MV_VM_END_STOPPED).  Context: any thread, not
+ * a signal handler (see mv_vcpu_kick()).
+ */
 void mv_vm_stop(struct mv_vm *vm);
 
 /*
