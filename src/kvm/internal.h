@@ -62,7 +62,10 @@ struct mv_kvm_change {
  * address space.  @by_id has @k->nr_slots entries; @id_used is its bitmap
  * of taken ids (pending adds included), searched from @id_hint, the
  * lowest id that may be free, so ids are reused lowest first as QEMU's
- * kvm_get_free_slot() does.
+ * kvm_get_free_slot() does.  @by_gpa indexes the slots by exact start
+ * (open addressing, linear probing, @gpa_mask + 1 entries, at most half
+ * full), so that a region_del or log change finds its slot in O(1)
+ * without walking the tree.
  */
 struct mv_kvm_space {
 	struct mv_listener listener;
@@ -75,6 +78,8 @@ struct mv_kvm_space {
 	uint64_t *id_used;
 	unsigned id_hint;
 	unsigned ids_taken;
+	struct mv_kvm_slot **by_gpa;
+	size_t gpa_mask;
 	struct mv_kvm_change *queue;
 	size_t nr_queue, queue_cap;
 	size_t nr_queued_adds, nr_queued_dels;

@@ -39,7 +39,92 @@ int mv_kvm_slot_cmp(const struct mv_kvm_slot *a, const struct mv_kvm_slot *b)
 	return a->gpa < b->gpa ? -1 : a->gpa > b->gpa;
 }
 
-RB_GENERATE(mv_kvm_slot_tree, mv_kvm_slot, node, mv_kvm_slot_cmp)
+/* The same order, inlined into the tree's generated code. */
+static inline int slot_cmp(const struct mv_kvm_slot *a,
+			   const struct mv_kvm_slot *b)
+{
+	return a->gpa < b->gpa ? -1 : a->gpa > b->gpa;
+}
+
+RB_GENERATE(mv_kvm_slot_tree, mv_kvm_slot, node, slot_cmp)
+
+/* ---- the index by exact start ------------------------------------------ */
+
+static size_t gpa_hash(const struct mv_kvm_space *sp, mv_gpa_t gpa)
+{
+	uint64_t h = (gpa >> 12 ^ gpa << 52) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 32 ^ h) & sp->gpa_mask;
+}
+
+static void gpa_put(struct mv_kvm_space *sp, struct mv_kvm_slot *s)
+{
+	size_t i = gpa_hash(sp, s->gpa);
+
+	while (sp->by_gpa[i])
+		i = (i + 1) & sp->gpa_mask;
+	sp->by_gpa[i] = s;
+}
+
+/* Room for @n slots at most half full; may rehash. */
+static int gpa_reserve(struct mv_kvm_space *sp, size_t n)
+{
+	struct mv_kvm_slot **old = sp->by_gpa;
+	size_t old_size = old ? sp->gpa_mask + 1 : 0, size = 64, i;
+
+	if (2 * n <= old_size)
+		return 0;
+	while (size < 2 * n)
+		size *= 2;
+	sp->by_gpa = calloc(size, sizeof(*sp->by_gpa));
+	if (!sp->by_gpa) {
+		sp->by_gpa = old;
+		return -ENOMEM;
+	}
+	sp->gpa_mask = size - 1;
+	for (i = 0; i < old_size; i++)
+		if (old[i])
+			gpa_put(sp, old[i]);
+	free(old);
+	return 0;
+}
+
+/* The slot starting exactly at @gpa, or NULL. */
+static struct mv_kvm_slot *gpa_find(const struct mv_kvm_space *sp, mv_gpa_t gpa)
+{
+	size_t i;
+
+	if (!sp->by_gpa)
+		return NULL;
+	for (i = gpa_hash(sp, gpa); sp->by_gpa[i]; i = (i + 1) & sp->gpa_mask)
+		if (sp->by_gpa[i]->gpa == gpa)
+			return sp->by_gpa[i];
+	return NULL;
+}
+
+/* Remove @s (present), shifting back the entries probed past it. */
+static void gpa_remove(struct mv_kvm_space *sp, const struct mv_kvm_slot *s)
+{
+	size_t mask = sp->gpa_mask, i = gpa_hash(sp, s->gpa), j;
+
+	while (sp->by_gpa[i] != s) {
+		if (!sp->by_gpa[i])
+			return; /* not indexed */
+		i = (i + 1) & mask;
+	}
+	sp->by_gpa[i] = NULL;
+	for (j = (i + 1) & mask; sp->by_gpa[j]; j = (j + 1) & mask) {
+		size_t home = gpa_hash(sp, sp->by_gpa[j]->gpa);
+
+		/* The entry at j moves to the hole at i unless its home
+		 * lies in the cyclic interval (i, j]. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			sp->by_gpa[i] = sp->by_gpa[j];
+			sp->by_gpa[j] = NULL;
+			i = j;
+		}
+	}
+}
 
 /* The slot holding @gpa, or NULL for a hole (never a neighbour). */
 struct mv_kvm_slot *mv_kvm_space_find(struct mv_kvm_space *sp, mv_gpa_t gpa)
@@ -129,6 +214,7 @@ static int slot_delete(struct mv_kvm_space *sp, struct mv_kvm_slot *s)
 	if (ret)
 		return ret; /* the kernel still has it: so do we */
 	RB_REMOVE(mv_kvm_slot_tree, &sp->tree, s);
+	gpa_remove(sp, s);
 	sp->by_id[s->id] = NULL;
 	id_free(sp, s->id);
 	sp->nr--;
@@ -173,6 +259,9 @@ static int slot_create(struct mv_kvm_space *sp, const struct mv_kvm_slot *tmpl)
 		return -ENOMEM;
 	*s = *tmpl;
 	s->bitmap = NULL;
+	ret = gpa_reserve(sp, sp->nr + 1);
+	if (ret)
+		goto err_free;
 	ret = id_alloc(sp, &s->id);
 	if (ret)
 		goto err_free;
@@ -185,7 +274,8 @@ static int slot_create(struct mv_kvm_space *sp, const struct mv_kvm_slot *tmpl)
 	if (ret)
 		goto err_id;
 	mv_region_ref(s->mr);
-	RB_INSERT(mv_kvm_slot_tree, &sp->tree, s);
+	if (!RB_INSERT(mv_kvm_slot_tree, &sp->tree, s))
+		gpa_put(sp, s);
 	sp->by_id[s->id] = s;
 	sp->nr++;
 	k->stats.slot_creates++;
@@ -377,8 +467,8 @@ static int queue_del(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 			return 0;
 		}
 	}
-	s = mv_kvm_space_find(sp, c->gpa);
-	if (!s || s->gpa != c->gpa || s->size != c->size || s->dying)
+	s = gpa_find(sp, c->gpa);
+	if (!s || s->size != c->size || s->dying)
 		return 0; /* QEMU: "Unregistering non-existent slot" */
 	/* A flag change queued before (log_stop + region_del when a
 	 * listener goes) dies with the slot, whose log the deletion
@@ -405,8 +495,8 @@ static int queue_flags(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 			return 0;
 		}
 	}
-	s = mv_kvm_space_find(sp, c->gpa);
-	if (!s || s->gpa != c->gpa || s->size != c->size || s->dying)
+	s = gpa_find(sp, c->gpa);
+	if (!s || s->size != c->size || s->dying)
 		return 0;
 	/* One change per slot, the last wins: a rollback's log_stop must
 	 * undo the log_start it follows. */
@@ -578,6 +668,7 @@ void mv_kvm_space_free(struct mv_kvm_space *sp)
 		slot_free(s);
 	}
 	free(sp->queue);
+	free(sp->by_gpa);
 	free(sp->by_id);
 	free(sp->id_used);
 	free(sp);

@@ -20,11 +20,23 @@ static void flatview_destroy(struct mv_flatview *fv)
 	struct mv_machine *m = fv->machine;
 	size_t i;
 
-	for (i = 0; i < fv->nr; i++)
-		mv_region_unref(fv->ranges[i].mr);
+	if (fv->batches) {
+		for (i = 0; i < fv->nr_batches; i++)
+			mv_region_unref_n(
+				fv->batches[i].mr,
+				(long)((i + 1 < fv->nr_batches ?
+						fv->batches[i + 1].start :
+						fv->nr) -
+				       fv->batches[i].start));
+	} else {
+		for (i = 0; i < fv->nr; i++)
+			mv_region_unref(fv->ranges[i].mr);
+	}
+	free(fv->batches);
 	if (fv->root)
 		mv_region_unref(fv->root);
 	mv_range_table_free(atomic_load(&fv->table));
+	free(fv->same);
 	free(fv->ranges);
 	free(fv);
 	mv_machine_put(m);
@@ -192,6 +204,30 @@ static int fail(char *why, size_t len, size_t i, const char *what)
 	return -EINVAL;
 }
 
+/* The batches cover the ranges in order, cut exactly where mr changes. */
+static int check_batches(const struct mv_flatview *fv, char *why, size_t len)
+{
+	size_t i, b = 0;
+
+	if (!fv->batches)
+		return 0;
+	if (!fv->nr != !fv->nr_batches)
+		return fail(why, len, 0, "batches do not cover the view");
+	for (i = 0; i < fv->nr; i++) {
+		bool cut = b < fv->nr_batches && fv->batches[b].start == i;
+
+		if (cut != (!i || fv->ranges[i - 1].mr != fv->ranges[i].mr))
+			return fail(why, len, i, "batch boundary misplaced");
+		if (cut)
+			b++;
+		if (fv->batches[b - 1].mr != fv->ranges[i].mr)
+			return fail(why, len, i, "batch names another region");
+	}
+	if (b != fv->nr_batches)
+		return fail(why, len, fv->nr, "batches past the view's end");
+	return 0;
+}
+
 int mv_flatview_check(const struct mv_flatview *fv, char *why, size_t len)
 {
 	size_t i;
@@ -213,5 +249,5 @@ int mv_flatview_check(const struct mv_flatview *fv, char *why, size_t len)
 		if (mv_flat_range_can_merge(&fv->ranges[i - 1], r))
 			return fail(why, len, i, "could merge with previous");
 	}
-	return 0;
+	return check_batches(fv, why, len);
 }

@@ -97,12 +97,40 @@ struct mv_region {
 };
 
 /*
+ * struct mv_view_same - a run of ranges a spliced view copied unchanged:
+ * old->ranges[@old .. @old + @len) equal new->ranges[@new .. @new + @len)
+ * field for field (struct mv_flatview's @same).
+ */
+struct mv_view_same {
+	size_t old, new, len;
+};
+
+/*
+ * struct mv_view_batch - ranges [@start, the next batch's @start or the
+ * view's end) all name @mr (struct mv_flatview's @batches).
+ */
+struct mv_view_batch {
+	size_t start;
+	struct mv_region *mr;
+};
+
+/*
  * struct mv_flatview - an immutable rendered view.  @ranges are sorted and
  * maximally merged; each range holds a reference on its region, and the
  * view holds one on @root and on the machine.  An address space's
  * reference on a replaced view is dropped by the writer after an RCU grace
  * period (mv_reclaim()); a last reference dropped outside writer context
  * queues the view on the machine's reclaim list for the writer.
+ * @batches: the ranges cut where the region changes; the references of
+ * the ranges (one per range, as always) are taken and dropped a batch at
+ * a time, and a splice takes its copied runs' batches from the old view's,
+ * so neither walks the unchanged ranges.  NULL when it could not be
+ * allocated: then the references are taken range by range.
+ * @gen: unique per machine (never 0).  A view spliced from another
+ * (mv_render_splice) records that view's @gen as @base_gen and the runs
+ * it copied unchanged in @same (sorted, disjoint on both sides), so the
+ * listener diff against that view walks only what lies between the runs;
+ * @base_gen is 0 for a full render.
  */
 struct mv_flatview {
 	atomic_long refcount;
@@ -111,6 +139,11 @@ struct mv_flatview {
 	struct mv_region *root;
 	struct mv_flat_range *ranges;
 	size_t nr;
+	uint64_t gen, base_gen;
+	struct mv_view_same *same;
+	size_t nr_same;
+	struct mv_view_batch *batches;
+	size_t nr_batches;
 	/* the range table over @ranges, built by the first lookup that needs
 	 * it (readers race to install it; the loser frees its copy) */
 	_Atomic(struct mv_range_table *) table;
@@ -201,6 +234,7 @@ struct mv_machine {
 	unsigned txn_depth;
 	bool update_pending;
 	struct mv_flatview *empty_view;
+	uint64_t view_gen; /* the last struct mv_flatview @gen given */
 	struct mv_named_region *named;
 	size_t nr_named;
 	struct mv_machine_stats stats;
@@ -279,6 +313,9 @@ void mv_txn_mark_dirty_all(struct mv_machine *m);
 void mv_txn_clear_dirty(struct mv_machine *m);
 /* txn.c: forget an open transaction's undo log (machine teardown). */
 void mv_txn_discard(struct mv_machine *m);
+/* region.c: @n references at once (a view's batch of ranges). */
+void mv_region_ref_n(struct mv_region *r, long n);
+void mv_region_unref_n(struct mv_region *r, long n);
 /* txn.c: record how to undo a change (see struct mv_undo). */
 void mv_txn_record(struct mv_machine *m, const struct mv_undo *u);
 /* region.c: link @child into @parent as the @seq-th linked child. */
@@ -306,6 +343,13 @@ struct mv_event_log;
 int mv_listeners_begin(struct mv_machine *m);
 int mv_listeners_update(struct mv_as *as, const struct mv_flatview *new,
 			struct mv_event_log *log);
+/*
+ * How many old and new ranges mv_listeners_update() walks for @as (all of
+ * both views, or only what lies between the unchanged runs of a view
+ * spliced from @as's current one); 0 without listeners.
+ */
+size_t mv_listeners_update_size(const struct mv_as *as,
+				const struct mv_flatview *new);
 void mv_listeners_rollback(struct mv_machine *m, struct mv_event_log *log);
 int mv_listeners_commit(struct mv_machine *m);
 int mv_listeners_global_start(struct mv_machine *m);

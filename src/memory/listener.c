@@ -5,6 +5,9 @@
  * commit (deletions first in reverse order, then nops, log changes and
  * additions in forward order), and the rollback of a commit whose
  * region_add failed: every delivered event is taken back in reverse.
+ * A view spliced from the current one is diffed only between the runs it
+ * copied unchanged (update_windowed() says why that delivers the same
+ * events in the same order).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -183,19 +186,22 @@ static void update_nop(struct mv_as *as, const struct mv_flat_range *fr,
 	}
 }
 
-/* address_space_update_topology_pass() */
+/*
+ * address_space_update_topology_pass() over old ranges [@io, @eo) and new
+ * ranges [@in, @en).
+ */
 static int topology_pass(struct mv_as *as, const struct mv_flatview *old,
-			 const struct mv_flatview *new, bool adding,
+			 size_t io, size_t eo, const struct mv_flatview *new,
+			 size_t in, size_t en, bool adding,
 			 struct mv_event_log *log)
 {
-	size_t io = 0, in = 0;
 	int ret = 0;
 
-	while ((io < old->nr || in < new->nr) && !ret) {
-		const struct mv_flat_range *fo =
-			io < old->nr ? &old->ranges[io] : NULL;
-		const struct mv_flat_range *fn =
-			in < new->nr ? &new->ranges[in] : NULL;
+	while ((io < eo || in < en) && !ret) {
+		const struct mv_flat_range *fo = io < eo ? &old->ranges[io] :
+							   NULL;
+		const struct mv_flat_range *fn = in < en ? &new->ranges[in] :
+							   NULL;
 
 		if (fo && (!fn || fo->first < fn->first ||
 			   (fo->first == fn->first && !range_equal(fo, fn)))) {
@@ -231,16 +237,78 @@ static int topology_pass(struct mv_as *as, const struct mv_flatview *old,
 	return ret;
 }
 
+/*
+ * Whether the passes may skip the runs @new copied unchanged from @as's
+ * current view.  Both views are sorted and disjoint, so when the walk
+ * reaches the start of such a run on one side, every range still left
+ * before it on the other side starts below it: the walk deletes or adds
+ * those and meets the run on both sides at once; inside the run every
+ * pair is equal, mask included, so it delivers nothing but region_nop.
+ * The passes over the gaps between the runs therefore deliver exactly
+ * the events of the full passes, in the same order -- unless a listener
+ * wants region_nop for every unchanged range.
+ */
+static bool update_windowed(const struct mv_as *as,
+			    const struct mv_flatview *new)
+{
+	size_t i;
+
+	if (!new->base_gen || new->base_gen != as->view->gen)
+		return false;
+	for (i = 0; i < as->nr_listeners; i++)
+		if (as->listeners[i]->ops->region_nop)
+			return false;
+	return true;
+}
+
+/* One pass over the gaps between @new's unchanged runs (or everything). */
+static int update_pass(struct mv_as *as, const struct mv_flatview *new,
+		       bool windowed, bool adding, struct mv_event_log *log)
+{
+	const struct mv_flatview *old = as->view;
+	size_t io = 0, in = 0, k;
+	int ret;
+
+	for (k = 0; windowed && k < new->nr_same; k++) {
+		const struct mv_view_same *r = &new->same[k];
+
+		ret = topology_pass(as, old, io, r->old, new, in, r->new,
+				    adding, log);
+		if (ret)
+			return ret;
+		io = r->old + r->len;
+		in = r->new + r->len;
+	}
+	return topology_pass(as, old, io, old->nr, new, in, new->nr, adding,
+			     log);
+}
+
+size_t mv_listeners_update_size(const struct mv_as *as,
+				const struct mv_flatview *new)
+{
+	size_t n, k;
+
+	if (!as->nr_listeners || as->view == new)
+		return 0;
+	n = as->view->nr + new->nr;
+	if (update_windowed(as, new))
+		for (k = 0; k < new->nr_same; k++)
+			n -= 2 * new->same[k].len;
+	return n;
+}
+
 int mv_listeners_update(struct mv_as *as, const struct mv_flatview *new,
 			struct mv_event_log *log)
 {
+	bool windowed;
 	int ret;
 
 	if (!as->nr_listeners || as->view == new)
 		return 0;
-	ret = topology_pass(as, as->view, new, false, log);
+	windowed = update_windowed(as, new);
+	ret = update_pass(as, new, windowed, false, log);
 	if (!ret)
-		ret = topology_pass(as, as->view, new, true, log);
+		ret = update_pass(as, new, windowed, true, log);
 	return ret;
 }
 

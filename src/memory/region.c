@@ -195,6 +195,17 @@ void mv_region_unref(struct mv_region *r)
 		region_free(r);
 }
 
+void mv_region_ref_n(struct mv_region *r, long n)
+{
+	r->refcount += n;
+}
+
+void mv_region_unref_n(struct mv_region *r, long n)
+{
+	if (n && (r->refcount -= n) == 0)
+		region_free(r);
+}
+
 /* ---- the subregion lists ----------------------------------------------- */
 
 /*
@@ -552,6 +563,27 @@ static void invalidate_parent(struct mv_region *r)
 		r->container->disjoint_known = false;
 }
 
+/*
+ * Keep the parent's disjointness cache across enabling @r: like an
+ * insertion, only its nearest neighbours that take space can overlap it.
+ */
+static void disjoint_after_enable(struct mv_region *r)
+{
+	struct mv_region *parent = r->container;
+	size_t pos;
+
+	if (!parent)
+		return;
+	pos = addr_insert_pos(parent, r->addr);
+	while (pos > 0 && parent->by_addr[pos - 1] != r)
+		pos--;
+	if (!pos) { /* not found (cannot happen): recompute */
+		parent->disjoint_known = false;
+		return;
+	}
+	disjoint_after_insert(parent, pos - 1);
+}
+
 int mv_region_set_enabled(struct mv_region *r, bool enabled)
 {
 	if (!r)
@@ -561,8 +593,8 @@ int mv_region_set_enabled(struct mv_region *r, bool enabled)
 	mv_txn_begin(r->machine);
 	record(r, MV_UNDO_ENABLED, NULL);
 	r->enabled = enabled;
-	if (enabled)
-		invalidate_parent(r); /* disabling cannot create overlap */
+	if (enabled) /* disabling cannot create overlap */
+		disjoint_after_enable(r);
 	mv_txn_mark_dirty_self(r->machine, r, 0, r->size);
 	mv_txn_mark_pending(r->machine);
 	return mv_txn_commit(r->machine);

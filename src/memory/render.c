@@ -16,6 +16,14 @@
  * When a container's enabled children are pairwise disjoint the walk visits
  * them in address order (their relative rank cannot matter), so the common
  * case produces fragments already sorted and step 2 is a single pass.
+ *
+ * A commit re-renders only its windows (mv_render_splice): the old ranges
+ * between them are found by binary search and copied as whole runs, which
+ * the new view records (struct mv_view_same) so that the listener diff
+ * skips them, and the view's region references are taken per batch of
+ * ranges naming one region (struct mv_view_batch), the copied runs'
+ * batches coming from the old view: nothing but the memcpy of the range
+ * array walks the unchanged part.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,6 +50,10 @@ struct render_ctx {
 	size_t nr, cap;
 	struct mv_flat_range *out;
 	size_t nr_out, cap_out;
+	/* a splice: the runs of old ranges copied as they are (room for
+	 * @cap_same; NULL if it could not be had: then none are recorded) */
+	struct mv_view_same *same;
+	size_t nr_same, cap_same;
 };
 
 static int push_frag(struct render_ctx *c, const struct frag *f)
@@ -458,6 +470,7 @@ static int view_new(struct mv_machine *m, struct mv_region *root,
 	atomic_init(&fv->refcount, 1);
 	mv_machine_get(m);
 	fv->machine = m;
+	fv->gen = ++m->view_gen;
 	fv->root = root;
 	if (root)
 		mv_region_ref(root);
@@ -465,24 +478,115 @@ static int view_new(struct mv_machine *m, struct mv_region *root,
 	return 0;
 }
 
-/* Turn the output of @c into a published-ready view of @root. */
+struct batch_build {
+	struct mv_view_batch *b;
+	size_t nr, cap;
+	bool failed;
+};
+
+/* Range @start (the next one) names @mr. */
+static void batch_add(struct batch_build *bb, size_t start,
+		      struct mv_region *mr)
+{
+	if (bb->failed || (bb->nr && bb->b[bb->nr - 1].mr == mr))
+		return;
+	if (bb->nr == bb->cap) {
+		size_t cap = bb->cap ? 2 * bb->cap : 16;
+		struct mv_view_batch *a = realloc(bb->b, cap * sizeof(*a));
+
+		if (!a) {
+			bb->failed = true;
+			return;
+		}
+		bb->b = a;
+		bb->cap = cap;
+	}
+	bb->b[bb->nr++] = (struct mv_view_batch){ .start = start, .mr = mr };
+}
+
+/* The batches of @old's ranges [@o, @o + @len), copied to @n onwards. */
+static void batch_copy(struct batch_build *bb, const struct mv_flatview *old,
+		       size_t o, size_t len, size_t n)
+{
+	size_t lo = 0, hi = old->nr_batches, k;
+
+	while (hi - lo > 1) { /* the last batch starting at or before @o */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (old->batches[mid].start <= o)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	for (k = lo; k < old->nr_batches && old->batches[k].start < o + len;
+	     k++) {
+		size_t from =
+			old->batches[k].start > o ? old->batches[k].start : o;
+
+		batch_add(bb, n + (from - o), old->batches[k].mr);
+	}
+}
+
+/*
+ * Cut @fv's ranges into batches (those of a run copied from @old come
+ * from @old's batches) and take the view's references a batch at a time;
+ * without memory for the batches, a range at a time.
+ */
+static void view_take_refs(struct mv_flatview *fv,
+			   const struct mv_flatview *old)
+{
+	struct batch_build bb = { 0 };
+	size_t i, pos = 0, k;
+
+	if (old && old->batches) {
+		for (k = 0; k < fv->nr_same; k++) {
+			const struct mv_view_same *r = &fv->same[k];
+
+			for (i = pos; i < r->new; i++)
+				batch_add(&bb, i, fv->ranges[i].mr);
+			batch_copy(&bb, old, r->old, r->len, r->new);
+			pos = r->new + r->len;
+		}
+	}
+	for (i = pos; i < fv->nr; i++)
+		batch_add(&bb, i, fv->ranges[i].mr);
+	if (bb.failed) {
+		free(bb.b);
+		for (i = 0; i < fv->nr; i++)
+			mv_region_ref(fv->ranges[i].mr);
+		return;
+	}
+	fv->batches = bb.b;
+	fv->nr_batches = bb.nr;
+	for (k = 0; k < bb.nr; k++)
+		mv_region_ref_n(
+			bb.b[k].mr,
+			(long)((k + 1 < bb.nr ? bb.b[k + 1].start : fv->nr) -
+			       bb.b[k].start));
+}
+
+/*
+ * Turn the output of @c into a published-ready view of @root (@old: the
+ * view it was spliced from, or NULL).
+ */
 static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
-		       struct mv_flatview **out)
+		       const struct mv_flatview *old, struct mv_flatview **out)
 {
 	struct mv_flatview *fv;
-	size_t i;
 
 	if (!ret)
 		ret = view_new(c->m, root, &fv);
 	free(c->frags);
 	if (ret) {
 		free(c->out);
+		free(c->same);
 		return ret;
 	}
 	fv->ranges = c->out;
 	fv->nr = c->nr_out;
-	for (i = 0; i < fv->nr; i++)
-		mv_region_ref(fv->ranges[i].mr);
+	fv->same = c->same;
+	fv->nr_same = c->nr_same;
+	view_take_refs(fv, old);
 	c->m->stats.renders++;
 	*out = fv;
 	return 0;
@@ -503,7 +607,7 @@ int mv_render(struct mv_machine *m, struct mv_region *root,
 		     0;
 	if (!ret)
 		ret = resolve(&c);
-	ret = view_finish(&c, root, ret, out);
+	ret = view_finish(&c, root, ret, NULL, out);
 	if (!ret && !root) {
 		mv_flatview_ref(*out);
 		m->empty_view = *out;
@@ -531,13 +635,29 @@ static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 		    size_t *i, u128 lo, u128 hi)
 {
 	const struct mv_flat_range *r = old->ranges;
-	size_t j, end;
+	size_t j, end, a, b;
 	int ret;
 
-	while (*i < old->nr && (u128)r[*i].last < lo)
-		(*i)++;
-	for (end = *i; end < old->nr && (u128)r[end].first < hi; end++)
-		;
+	/* Binary searches: the first range ending at or after @lo, then
+	 * the first starting at or after @hi. */
+	for (a = *i, b = old->nr; a < b;) {
+		size_t mid = a + (b - a) / 2;
+
+		if ((u128)r[mid].last < lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*i = a;
+	for (b = old->nr; a < b;) {
+		size_t mid = a + (b - a) / 2;
+
+		if ((u128)r[mid].first < hi)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	end = a;
 	if (end == *i)
 		return 0;
 	/* Only the first piece can merge with what precedes it. */
@@ -550,14 +670,57 @@ static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 	if (ret)
 		return ret;
 	memcpy(&c->out[c->nr_out], &r[*i + 1], j * sizeof(*r));
+	if (j && c->nr_same < c->cap_same)
+		c->same[c->nr_same++] = (struct mv_view_same){ .old = *i + 1,
+							       .new = c->nr_out,
+							       .len = j };
 	c->nr_out += j;
 	return emit_clipped(c, &r[end - 1], (uint64_t)lo, (uint64_t)(hi - 1));
+}
+
+/* Every field, the dirty-log mask included. */
+static bool range_same(const struct mv_flat_range *a,
+		       const struct mv_flat_range *b)
+{
+	return a->first == b->first && a->last == b->last && a->mr == b->mr &&
+	       a->offset_in_region == b->offset_in_region &&
+	       a->dirty_log_mask == b->dirty_log_mask &&
+	       a->romd_mode == b->romd_mode && a->readonly == b->readonly &&
+	       a->nonvolatile == b->nonvolatile;
+}
+
+/*
+ * A copied run's last range can have been merged with what followed it,
+ * so trim each run until its ends equal the old ranges again (a view is
+ * maximally merged, so this does not happen; it is checked, not assumed).
+ */
+static void same_trim(struct render_ctx *c, const struct mv_flatview *old)
+{
+	size_t k, n = 0;
+
+	for (k = 0; k < c->nr_same; k++) {
+		struct mv_view_same s = c->same[k];
+
+		while (s.len && !range_same(&c->out[s.new + s.len - 1],
+					    &old->ranges[s.old + s.len - 1]))
+			s.len--;
+		while (s.len &&
+		       !range_same(&c->out[s.new], &old->ranges[s.old])) {
+			s.old++;
+			s.new ++;
+			s.len--;
+		}
+		if (s.len)
+			c->same[n++] = s;
+	}
+	c->nr_same = n;
 }
 
 /*
  * Old ranges outside the windows are copied (clipped at the window edges)
  * and the windows rendered afresh; emit_range() re-merges at every seam, so
- * the result is what a full render gives.
+ * the result is what a full render gives.  The runs copied unchanged are
+ * recorded in the new view for the listener diff and its references.
  */
 int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 		     const u128 (*windows)[2], size_t nr_windows,
@@ -572,6 +735,10 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 	c.out = mv_malloc(m, c.cap_out * sizeof(*c.out));
 	if (!c.out)
 		return -ENOMEM;
+	/* One run at most per copy_old(); without room none is recorded
+	 * and the listeners diff the whole views, as before. */
+	c.same = malloc((nr_windows + 1) * sizeof(*c.same));
+	c.cap_same = c.same ? nr_windows + 1 : 0;
 	for (w = 0; w < nr_windows && !ret; w++) {
 		ret = copy_old(&c, old, &i, pos, windows[w][0]);
 		c.nr = 0;
@@ -584,5 +751,10 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 	}
 	if (!ret)
 		ret = copy_old(&c, old, &i, pos, MV_2_64);
-	return view_finish(&c, old->root, ret, out);
+	if (!ret)
+		same_trim(&c, old);
+	ret = view_finish(&c, old->root, ret, old, out);
+	if (!ret && c.same)
+		(*out)->base_gen = old->gen;
+	return ret;
 }

@@ -381,9 +381,8 @@ static int deliver(struct mv_machine *m, struct mv_flatview **views)
 		return -ENOMEM;
 	/* At most a del or add and a log change per range and listener. */
 	for (as = m->as_head; as; as = as->next)
-		if (as->view != views[i++])
-			bound += 2 * (as->view->nr + views[i - 1]->nr) *
-				 as->nr_listeners;
+		bound += 2 * mv_listeners_update_size(as, views[i++]) *
+			 as->nr_listeners;
 	ret = mv_event_log_reserve(log, bound);
 	if (ret) {
 		mv_event_log_free(log);
