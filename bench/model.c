@@ -7,8 +7,8 @@
  * 0..N-1 at GPA i * 8 KiB; updates act on the middle slot: delete +
  * re-create, move away and back, LOG on and off.  Lookups (model only:
  * the kernel has no lookup ioctl) hit random slots, one slot over and over
- * (the last-used cache), or holes.  Prints JSON; without /dev/kvm it
- * measures the model alone.
+ * (the last-used cache), or holes, best of three rounds.  Prints JSON;
+ * without /dev/kvm it measures the model alone.
  *
  *   bench-model [--quick]     --quick: N <= 256, fewer repetitions
  */
@@ -131,8 +131,8 @@ static uint64_t xorshift(uint64_t *s)
 }
 
 /* ns per lookup over @count lookups of GPAs drawn by @kind. */
-static double lookup_ns(struct mv_backend *b, size_t n, unsigned count,
-			int kind)
+static double lookup_round_ns(struct mv_backend *b, size_t n, unsigned count,
+			      int kind)
 {
 	uint64_t seed = 88172645463325252ull, t0, sum = 0, v;
 	unsigned i;
@@ -150,6 +150,23 @@ static double lookup_ns(struct mv_backend *b, size_t n, unsigned count,
 	if (sum == 1) /* keep the loop */
 		fputs("", stderr);
 	return (double)(now_ns() - t0) / count;
+}
+
+/*
+ * The best of three rounds: on a shared host other tenants only ever add
+ * cache misses, and at 32764 slots a lookup is mostly cache misses.
+ */
+static double lookup_ns(struct mv_backend *b, size_t n, unsigned count,
+			int kind)
+{
+	double best = lookup_round_ns(b, n, count, kind), t;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		t = lookup_round_ns(b, n, count, kind);
+		best = t < best ? t : best;
+	}
+	return best;
 }
 
 static void bench_lookups(struct mv_backend *b, const struct mv_replay_mem *m,

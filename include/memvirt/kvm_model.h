@@ -23,6 +23,9 @@
  *   - a LOG slot has a dirty bitmap of ALIGN(npages, 64) bits unless it
  *     was created with the dirty ring on; bits past npages are zero; a
  *     non-LOG slot has none;
+ *   - with the dirty ring on, a slot a vCPU stored to has a bitmap of the
+ *     pages with a writable SPTE (what decides whether a store faults and
+ *     logs), none past npages; without the ring no slot has one;
  *   - the sum of all slots' npages, gmem bindings that never overlap
  *     within one guest_memfd file, and per-vCPU rings whose entries between
  *     the reset index and the dirty index are DIRTY or RESET.
@@ -81,6 +84,10 @@
  * @max_npages: KVM_MEM_MAX_NR_PAGES (2^31 - 1).
  * @max_vcpus: KVM_CAP_MAX_VCPUS.
  * @first_gmem_fd: the first fd number handed out for a guest_memfd.
+ * @slot_zap_all: a DELETE or MOVE zaps every SPTE of the VM, so every
+ *   page of every slot write-faults again (what the dirty ring shows):
+ *   x86's KVM_X86_QUIRK_SLOT_ZAP_ALL, on for a default VM.  false: only
+ *   the slot's own SPTEs (the quirk disabled, or other architectures).
  */
 struct mv_kvm_model_params {
 	unsigned nr_slots;
@@ -96,6 +103,7 @@ struct mv_kvm_model_params {
 	uint64_t max_npages;
 	unsigned max_vcpus;
 	int first_gmem_fd;
+	bool slot_zap_all;
 };
 
 /* KVM_SET_USER_MEMORY_REGION2's fields (v1 uses the first five). */
@@ -173,9 +181,10 @@ mv_kvm_model_params(const struct mv_kvm_model *m);
  * mv_kvm_model_set_region() - KVM_SET_USER_MEMORY_REGION (@v2 false) or
  * KVM_SET_USER_MEMORY_REGION2 (@v2 true), with the checks of §1.2 in the
  * kernel's order; the first failing one wins.
- * Return: 0, -EINVAL, -EEXIST (overlap, or a gmem binding overlap), -EBADF
- * (guest_memfd is not an fd), -ENOMEM (injected), -ENOTTY (REGION2 without
- * @user_memory2), or -EBUSY when called from the update hook.
+ * Return: 0, -EINVAL (also a gmem binding overlap), -EEXIST (GPA
+ * overlap), -EBADF (guest_memfd is not an fd), -ENOMEM (injected),
+ * -ENOTTY (REGION2 without @user_memory2), or -EBUSY when called from the
+ * update hook.
  */
 int mv_kvm_model_set_region(struct mv_kvm_model *m,
 			    const struct mv_kvm_model_region *r, bool v2);
@@ -198,8 +207,9 @@ int mv_kvm_model_gmem_close(struct mv_kvm_model *m, int fd);
  * mv_kvm_model_enable_cap() - KVM_ENABLE_CAP on the VM for
  * MANUAL_DIRTY_LOG_PROTECT2 (@arg a subset of ENABLE|INITIALLY_SET,
  * INITIALLY_SET only with ENABLE, @flags 0) or DIRTY_LOG_RING(_ACQ_REL)
- * (@arg ring bytes per vCPU: a power of 2, >= 4096 and >= rsvd * 16,
- * <= @ring_max_bytes, once, before any vCPU).
+ * (@arg ring bytes per vCPU, truncated to 32 bits as the kernel's u32
+ * parameter does: a power of 2, >= 4096 and >= rsvd * 16, <=
+ * @ring_max_bytes, once, before any vCPU).
  * Return: 0, -EINVAL, -E2BIG (ring too big), -EBUSY (from the hook).
  */
 int mv_kvm_model_enable_cap(struct mv_kvm_model *m, uint32_t cap,
@@ -240,7 +250,10 @@ int mv_kvm_model_clear_dirty_log(struct mv_kvm_model *m, uint32_t slot,
 /**
  * mv_kvm_model_reset_rings() - KVM_RESET_DIRTY_RINGS: for every vCPU,
  * from its reset index while the entry is RESET (harvested): clear the
- * entry and re-protect its page.  Stops at the first entry not harvested.
+ * entry and re-protect its page, in whatever slot now has that id, LOG or
+ * not.  Entries of one slot within 64 pages of each other are protected
+ * as one mask, all or none: none when its highest page is past the slot's
+ * end.  Stops at the first entry not harvested.
  * Return: the number of entries reset, or -EINVAL without a ring.
  */
 int mv_kvm_model_reset_rings(struct mv_kvm_model *m);
@@ -252,7 +265,10 @@ int mv_kvm_model_reset_rings(struct mv_kvm_model *m);
  * MV_KVM_MODEL_NO_VCPU) to the page of @gpa in address space 0.  A store
  * into a writable slot lands and is logged when the slot has LOG: a bit in
  * the bitmap, or with the ring a DIRTY entry on the vCPU's ring for the
- * first store to that page since it was last protected.  When that entry
+ * first store to that page since it was last protected (a RESET of its
+ * entry, LOG turned on without INITIALLY_SET, any DELETE or MOVE with
+ * @slot_zap_all; stores to a slot without LOG leave pages writable too).
+ * When that entry
  * makes the ring soft-full (used >= size - rsvd) the vCPU exits with
  * MV_KVM_MODEL_EXIT_RING_FULL instead of completing the store, and keeps
  * exiting so until a reset; the retried store, its page re-protected by

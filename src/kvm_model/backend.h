@@ -61,6 +61,11 @@ struct mv_backend_limits {
 	 * sides, since a guest PTE cannot point there.  0: unknown (48).
 	 */
 	unsigned guest_phys_bits;
+	/*
+	 * A DELETE or MOVE zaps every SPTE (x86 KVM_X86_QUIRK_SLOT_ZAP_ALL,
+	 * on for the default VM type the kernel backend creates).
+	 */
+	bool slot_zap_all;
 };
 
 /*

@@ -31,6 +31,7 @@ struct mv_create_guest_memfd {
 	_IOWR(KVMIO, 0xd4, struct mv_create_guest_memfd)
 #define MV_KVM_CAP_USER_MEMORY2 231
 #define MV_KVM_CAP_GUEST_MEMFD 234
+#define MV_KVM_X86_QUIRK_SLOT_ZAP_ALL (1 << 7) /* 6.12+ */
 
 /* ---- the runner's guest memory (offsets from the runner slot) ---------
  *
@@ -42,17 +43,26 @@ struct mv_create_guest_memfd {
  *   +0xc000  pool of PDs and PTs for the target GVAs
  *
  * The runner is mapped at RUNNER_GVA with 2 MiB leaves.  Each guest page
- * written gets one GVA for the VM's life, TARGET_GVA + k * 4 KiB for the
- * k-th page: its PTE is written before the guest first uses it and never
- * changes, so the shadow MMU never holds a stale translation.  One GVA per
- * page also matters for the ring: under shadow paging every GVA alias of a
- * page has its own SPTE, and the first write through each alias faults
- * and pushes an entry of its own, where one GVA (or TDP) pushes one entry
- * per page per protection epoch.
+ * written gets one GVA for the VM's life, TARGET_GVA + k * TARGET_STRIDE
+ * for the k-th page: its PTE is written before the guest first uses it
+ * and never changes, so the shadow MMU never holds a stale translation.
+ * Two shadow-paging artefacts the model (which knows no GVAs) must not
+ * see, both found by the differential test:
+ *   - every GVA alias of a page has its own SPTE, and the first write
+ *     through each alias faults and pushes a ring entry of its own, where
+ *     one GVA (or TDP) pushes one entry per page per protection epoch;
+ *   - on each fault the shadow MMU prefetches the other present, accessed
+ *     guest PTEs of the faulting one's aligned group of 8
+ *     (FNAME(pte_prefetch), PTE_PREFETCH_NUM): a neighbour page in a slot
+ *     without LOG, whose PTE is dirty, gets a writable SPTE without being
+ *     stored to, and once LOG turns on with INITIALLY_SET (no write-
+ *     protect) its next store logs nothing.  So target GVAs are 8 pages
+ *     apart, each alone in its group.
  */
 #define RUNNER_GVA 0x400000ull
 #define TARGET_GVA (1ull << 30)
-#define TARGET_MAX (511ull << 18) /* 511 GiB of 4 KiB pages */
+#define TARGET_STRIDE (8 * PAGE)  /* PTE_PREFETCH_NUM pages */
+#define TARGET_MAX (511ull << 15) /* 511 GiB of 32 KiB strides */
 #define R_PML4 0x0000
 #define R_PDPT 0x1000
 #define R_PD0 0x2000
@@ -668,7 +678,7 @@ static int runner_map_new(struct kernel *k, uint64_t gpa, uint64_t *gva)
 
 	if (k->next_target >= TARGET_MAX)
 		return -ENOSPC;
-	va = TARGET_GVA + k->next_target * PAGE;
+	va = TARGET_GVA + k->next_target * TARGET_STRIDE;
 	ret = runner_next_level(k, R_PDPT, (unsigned)(va >> 30 & 511), &pd);
 	if (!ret)
 		ret = runner_next_level(k, pd, (unsigned)(va >> 21 & 511), &pt);
@@ -859,6 +869,22 @@ static unsigned ring_rsvd(void)
 	return c == 'Y' || c == '1' ? 64 + 512 : 64;
 }
 
+/*
+ * Whether a DELETE or MOVE zaps every SPTE of our VMs.  x86 did so
+ * unconditionally before 6.12; since then it is KVM_X86_QUIRK_SLOT_ZAP_ALL
+ * (listed by KVM_CAP_DISABLE_QUIRKS2), on unless userspace disables it
+ * (we never do) and ignored for non-default VM types (we create the
+ * default).  So: true if the quirk is listed, or if no quirk past bit 6
+ * is (a kernel older than the quirk); false only for a kernel that knows
+ * later quirks but dropped this one.  ring_*_zaps.replay check it.
+ */
+static bool probe_slot_zap_all(int vm)
+{
+	int quirks = check_cap(vm, KVM_CAP_DISABLE_QUIRKS2);
+
+	return !(quirks & ~0x7f) || quirks & MV_KVM_X86_QUIRK_SLOT_ZAP_ALL;
+}
+
 static int probe_limits(struct kernel *k)
 {
 	struct mv_backend_limits *l = &k->b.limits;
@@ -876,6 +902,7 @@ static int probe_limits(struct kernel *k)
 	l->ring_rsvd_entries = ring_rsvd();
 	l->user_memory2 = check_cap(vm, MV_KVM_CAP_USER_MEMORY2) > 0;
 	l->guest_memfd = check_cap(vm, MV_KVM_CAP_GUEST_MEMFD) > 0;
+	l->slot_zap_all = probe_slot_zap_all(vm);
 	if (!l->nr_slots || !probe_slot(vm, 0, 0))
 		return -ENODEV;
 	l->max_gfn = probe_max(vm, true, 0) / PAGE;

@@ -37,6 +37,7 @@ void mv_backend_default_limits(struct mv_backend_limits *l)
 		.guest_memfd = p.guest_memfd,
 		.max_gfn = p.max_gfn,
 		.user_ptr_max = p.user_ptr_max,
+		.slot_zap_all = p.slot_zap_all,
 	};
 }
 
@@ -55,6 +56,7 @@ static void params_of(const struct mv_backend_limits *l, int first_gmem_fd,
 	p->guest_memfd = l->guest_memfd;
 	p->max_gfn = l->max_gfn;
 	p->user_ptr_max = l->user_ptr_max;
+	p->slot_zap_all = l->slot_zap_all;
 	if (first_gmem_fd >= 0)
 		p->first_gmem_fd = first_gmem_fd;
 }

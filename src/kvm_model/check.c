@@ -34,8 +34,11 @@ static int check_slot(const struct mv_kvm_model *m, const struct mvm_slot *s,
 		FAIL("slot hva beyond the user-address limit");
 	if (s->dirty_bitmap && !(s->flags & MV_KVM_MODEL_MEM_LOG))
 		FAIL("non-LOG slot with a dirty bitmap");
-	if (s->writable && !(s->flags & MV_KVM_MODEL_MEM_LOG))
-		FAIL("non-LOG slot with ring protection state");
+	if (s->writable && !m->ring_size)
+		FAIL("SPTE state without the dirty ring");
+	if (s->writable && s->npages % 64 &&
+	    s->writable[words - 1] >> (s->npages % 64))
+		FAIL("writable SPTE past the end of a slot");
 	if (s->flags & MV_KVM_MODEL_MEM_LOG && !s->dirty_bitmap &&
 	    mvm_use_dirty_bitmap(m))
 		FAIL("LOG slot without a bitmap while bitmaps are in use");
@@ -53,13 +56,15 @@ static int check_gfn_tree(const struct mv_kvm_model *m, struct mvm_set *s,
 {
 	uint64_t next = 0;
 	size_t n = 0;
-	struct mvm_node *node;
+	struct mvm_gnode *node;
 
 	for (node = mvm_gfn_first(s); node; node = mvm_gfn_next(node)) {
 		const struct mvm_slot *slot = node->slot;
 
-		if (node != &slot->node[s->idx])
-			FAIL("gfn node of the wrong set");
+		if (node != &s->gnode[slot->id])
+			FAIL("gfn node not at its slot's id");
+		if (node->base_gfn != slot->base_gfn)
+			FAIL("gfn node key differs from its slot's base");
 		if (n && slot->base_gfn < next)
 			FAIL("slots overlap or gfn tree out of order");
 		if (slot->id >= m->p.nr_slots || s->by_id[slot->id] != slot)

@@ -112,34 +112,40 @@ int mv_kvm_model_clear_dirty_log(struct mv_kvm_model *m, uint32_t slot,
 }
 
 /*
- * mark_page_dirty_in_slot(): with the ring and a vCPU, an entry for the
- * first store since the page was last protected; else a bitmap bit.
+ * mark_page_dirty_in_slot(): with the ring and a vCPU, an entry (the
+ * caller calls this only for a store that faulted); else a bitmap bit.
  */
 void mvm_mark_page_dirty(struct mv_kvm_model *m, struct mvm_vcpu *v,
 			 struct mvm_slot *s, uint64_t rel_gfn)
 {
-	uint64_t bit = 1ull << (rel_gfn % 64);
-
 	if (!(s->flags & MV_KVM_MODEL_MEM_LOG))
 		return;
-	if (m->ring_size && v) {
-		if (s->writable[rel_gfn / 64] & bit)
-			return; /* the SPTE is still writable: no fault */
-		s->writable[rel_gfn / 64] |= bit;
+	if (m->ring_size && v)
 		mvm_ring_push(m, v, (uint32_t)s->as_id << 16 | s->id, rel_gfn);
-	} else if (s->dirty_bitmap) {
-		s->dirty_bitmap[rel_gfn / 64] |= bit;
-	}
+	else if (s->dirty_bitmap)
+		s->dirty_bitmap[rel_gfn / 64] |= 1ull << (rel_gfn % 64);
 }
 
-/* A LOG slot made before the ring was enabled has no protection state. */
-static int ensure_writable(struct mv_kvm_model *m, struct mvm_slot *s)
+/*
+ * A store that lands in @s.  With the ring it leaves the page's SPTE
+ * writable, LOG or not, and marks the page only if it faulted (the SPTE
+ * was not writable).  With bitmaps every store may set the bit: a page
+ * with a writable SPTE has its bit set already.
+ */
+static int store(struct mv_kvm_model *m, struct mvm_vcpu *v, struct mvm_slot *s,
+		 uint64_t rel_gfn)
 {
-	if (!m->ring_size || s->writable || !(s->flags & MV_KVM_MODEL_MEM_LOG))
-		return 0;
-	s->writable =
-		mvm_alloc(m, mvm_bitmap_words(s->npages) * sizeof(uint64_t));
-	return s->writable ? 0 : -ENOMEM;
+	bool faulted = true;
+	int ret;
+
+	if (m->ring_size && v) {
+		ret = mvm_spte_store(m, s, rel_gfn, &faulted);
+		if (ret)
+			return ret;
+	}
+	if (faulted)
+		mvm_mark_page_dirty(m, v, s, rel_gfn);
+	return 0;
 }
 
 int mv_kvm_model_guest_write(struct mv_kvm_model *m, unsigned vcpu,
@@ -168,10 +174,9 @@ int mv_kvm_model_guest_write(struct mv_kvm_model *m, unsigned vcpu,
 		*exit = MV_KVM_MODEL_EXIT_MMIO;
 		return 0;
 	}
-	ret = ensure_writable(m, s);
+	ret = store(m, v, s, gfn - s->base_gfn);
 	if (ret)
 		return ret;
-	mvm_mark_page_dirty(m, v, s, gfn - s->base_gfn);
 	*exit = v && m->ring_size && mvm_ring_soft_full(m, v) ?
 			MV_KVM_MODEL_EXIT_RING_FULL :
 			MV_KVM_MODEL_EXIT_NONE;

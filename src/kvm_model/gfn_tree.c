@@ -7,32 +7,36 @@
  */
 #include "internal.h"
 
-static int gfn_cmp(const struct mvm_node *a, const struct mvm_node *b)
+static int gfn_cmp(const struct mvm_gnode *a, const struct mvm_gnode *b)
 {
-	uint64_t x = a->slot->base_gfn, y = b->slot->base_gfn;
+	uint64_t x = a->base_gfn, y = b->base_gfn;
 
 	return x < y ? -1 : x > y;
 }
 
-RB_PROTOTYPE(mvm_gfn_tree, mvm_node, gfn_entry, gfn_cmp)
-RB_GENERATE(mvm_gfn_tree, mvm_node, gfn_entry, gfn_cmp)
+RB_PROTOTYPE(mvm_gfn_tree, mvm_gnode, entry, gfn_cmp)
+RB_GENERATE(mvm_gfn_tree, mvm_gnode, entry, gfn_cmp)
 
 void mvm_gfn_insert(struct mvm_set *s, struct mvm_slot *slot)
 {
-	RB_INSERT(mvm_gfn_tree, &s->gfn_tree, &slot->node[s->idx]);
+	struct mvm_gnode *g = &s->gnode[slot->id];
+
+	g->base_gfn = slot->base_gfn;
+	g->slot = slot;
+	RB_INSERT(mvm_gfn_tree, &s->gfn_tree, g);
 }
 
 void mvm_gfn_erase(struct mvm_set *s, struct mvm_slot *slot)
 {
-	RB_REMOVE(mvm_gfn_tree, &s->gfn_tree, &slot->node[s->idx]);
+	RB_REMOVE(mvm_gfn_tree, &s->gfn_tree, &s->gnode[slot->id]);
 }
 
-struct mvm_node *mvm_gfn_first(struct mvm_set *s)
+struct mvm_gnode *mvm_gfn_first(struct mvm_set *s)
 {
 	return RB_MIN(mvm_gfn_tree, &s->gfn_tree);
 }
 
-struct mvm_node *mvm_gfn_next(struct mvm_node *n)
+struct mvm_gnode *mvm_gfn_next(struct mvm_gnode *n)
 {
 	return RB_NEXT(mvm_gfn_tree, NULL, n);
 }
@@ -40,14 +44,14 @@ struct mvm_node *mvm_gfn_next(struct mvm_node *n)
 /* The last slot whose base is <= @gfn (its "predecessor"), or NULL. */
 static struct mvm_slot *floor_slot(struct mvm_set *s, uint64_t gfn)
 {
-	struct mvm_node *n = RB_ROOT(&s->gfn_tree), *best = NULL;
+	struct mvm_gnode *n = RB_ROOT(&s->gfn_tree), *best = NULL;
 
 	while (n) {
-		if (n->slot->base_gfn <= gfn) {
+		if (n->base_gfn <= gfn) {
 			best = n;
-			n = RB_RIGHT(n, gfn_entry);
+			n = RB_RIGHT(n, entry);
 		} else {
-			n = RB_LEFT(n, gfn_entry);
+			n = RB_LEFT(n, entry);
 		}
 	}
 	return best ? best->slot : NULL;
@@ -117,11 +121,11 @@ bool mvm_overlaps_other(struct mvm_set *s, unsigned id, uint64_t start,
 			uint64_t end)
 {
 	struct mvm_slot *slot = floor_slot(s, start);
-	struct mvm_node *n;
+	struct mvm_gnode *n;
 
 	if (slot && slot->id != id && start - slot->base_gfn < slot->npages)
 		return true;
-	n = slot ? &slot->node[s->idx] : mvm_gfn_first(s);
+	n = slot ? &s->gnode[slot->id] : mvm_gfn_first(s);
 	for (; n && n->slot->base_gfn < end; n = mvm_gfn_next(n)) {
 		if (n->slot->base_gfn >= start && n->slot->id != id)
 			return true;

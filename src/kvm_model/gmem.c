@@ -64,7 +64,11 @@ int mv_kvm_model_gmem_close(struct mv_kvm_model *m, int fd)
 /*
  * kvm_gmem_bind(): the model knows only its own files, so a negative fd
  * is not an fd at all (EBADF) and any other number it did not hand out is
- * taken for an open file of another kind, or another VM's (EINVAL).
+ * taken for an open file of another kind, or another VM's (EINVAL).  A
+ * range of the file already bound to another slot is EINVAL too: the
+ * kernel's xa_find() on the bindings fails with the function's -EINVAL
+ * (kvm_pvm 6.18: gmem_binding_overlap; the reference says EEXIST, which
+ * only a GPA overlap gives, before the bind).
  */
 int mvm_gmem_bind(struct mv_kvm_model *m, struct mvm_slot *s, uint32_t fd,
 		  uint64_t offset)
@@ -83,7 +87,7 @@ int mvm_gmem_bind(struct mv_kvm_model *m, struct mvm_slot *s, uint32_t fd,
 		return -EINVAL;
 	for (b = g->bindings; b; b = b->gmem_next)
 		if (start < b->gmem_pgoff + b->npages && b->gmem_pgoff < end)
-			return -EEXIST;
+			return -EINVAL;
 	s->gmem = g;
 	s->gmem_pgoff = start;
 	s->gmem_next = g->bindings;

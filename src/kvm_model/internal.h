@@ -26,30 +26,46 @@ enum mvm_change {
 struct mvm_slot;
 
 /*
- * struct mvm_node - a slot's membership in one of its space's two sets
- * (the kernel's gfn_node[idx]/hva_node[idx]).  @hva_max_last is the
- * largest hva_last in this node's hva subtree (the interval augmentation).
+ * struct mvm_gnode - a slot's place in one set's gfn tree (the kernel's
+ * gfn_node[idx]).  The kernel embeds it in the slot; here each set keeps
+ * them in an array indexed by slot id (a set holds at most one slot per
+ * id), 48 bytes each with the key, so a descent reads one dense line per
+ * level instead of a line of a ~270-byte slot and then, through @slot,
+ * another (at 32764 slots that was most of a lookup's cost).
+ */
+struct mvm_gnode {
+	uint64_t base_gfn; /* == slot->base_gfn, which never changes */
+	RB_ENTRY(mvm_gnode) entry;
+	struct mvm_slot *slot;
+};
+
+/*
+ * struct mvm_node - a slot's membership in one of its space's two hva
+ * trees (the kernel's hva_node[idx]).  @hva_max_last is the largest
+ * hva_last in this node's hva subtree (the interval augmentation).
  */
 struct mvm_node {
-	RB_ENTRY(mvm_node) gfn_entry;
 	RB_ENTRY(mvm_node) hva_entry;
 	uint64_t hva_last; /* hva + size - 1 */
 	uint64_t hva_max_last;
 	struct mvm_slot *slot;
 };
 
-RB_HEAD(mvm_gfn_tree, mvm_node);
+RB_HEAD(mvm_gfn_tree, mvm_gnode);
 RB_HEAD(mvm_hva_tree, mvm_node);
 
 struct mvm_gmem;
 
 /*
  * struct mvm_slot - a kvm_memory_slot.  Shared by both sets through
- * @node[0] and @node[1].  @dirty_bitmap: ALIGN(npages, 64) bits, owned by
+ * @node[0] and @node[1] (hva) and each set's gnode[@id] (gfn).  @dirty_bitmap: ALIGN(npages, 64) bits, owned by
  * the live slot (an INVALID copy and an old slot being replaced only
- * borrow it).  @writable (ring mode, LOG slots): pages logged since their
- * last write-protection, whose next store adds no ring entry (the
- * kernel's writable SPTEs).
+ * borrow it).  @writable (ring mode, any slot a vCPU stored to): the
+ * pages whose SPTE is present and writable, so that the next store does
+ * not fault and, in a LOG slot, pushes no ring entry.  It is valid only
+ * while @writable_gen equals the VM's @mmu_gen: a zap of every SPTE
+ * (mvm_zap_all()) just bumps that, as kvm_mmu_zap_all_fast() bumps
+ * mmu_valid_gen.  NULL: no SPTE was ever made (all not present).
  */
 struct mvm_slot {
 	struct mvm_node node[2];
@@ -58,6 +74,7 @@ struct mvm_slot {
 	uint64_t base_gfn, npages, hva;
 	uint64_t *dirty_bitmap;
 	uint64_t *writable;
+	uint64_t writable_gen;
 	struct mvm_gmem *gmem; /* NULL once the file is closed */
 	uint64_t gmem_pgoff;
 	struct mvm_slot *gmem_next; /* in @gmem's binding list */
@@ -65,10 +82,13 @@ struct mvm_slot {
 
 /*
  * struct mvm_set - a struct kvm_memslots.  @idx is the node index its
- * slots use.  @by_id has @nr_slots entries; @nr counts the non-NULL ones.
+ * slots use.  @by_id and @gnode have @nr_slots entries; @nr counts the
+ * non-NULL ones of @by_id, and gnode[id] is in @gfn_tree iff by_id[id] is
+ * set.
  */
 struct mvm_set {
 	struct mvm_gfn_tree gfn_tree;
+	struct mvm_gnode *gnode;
 	struct mvm_hva_tree hva_tree;
 	struct mvm_slot **by_id;
 	struct mvm_slot *last_used;
@@ -102,6 +122,7 @@ struct mv_kvm_model {
 	struct mv_kvm_model_params p;
 	struct mvm_space space[MVM_MAX_AS];
 	uint64_t nr_memslot_pages;
+	uint64_t mmu_gen; /* bumped by a zap of every SPTE (mvm_zap_all()) */
 	uint32_t manual_protect; /* the enabled MANUAL_DIRTY_LOG_PROTECT2 arg */
 	uint32_t ring_size;	 /* entries per vCPU ring (0: off) */
 	struct mvm_vcpu *vcpu;
@@ -144,8 +165,8 @@ struct mvm_slot *mvm_vcpu_gfn_to_memslot(struct mv_kvm_model *m,
 					 struct mvm_vcpu *v, uint64_t gfn);
 bool mvm_overlaps_other(struct mvm_set *s, unsigned id, uint64_t start,
 			uint64_t end);
-struct mvm_node *mvm_gfn_first(struct mvm_set *s);
-struct mvm_node *mvm_gfn_next(struct mvm_node *n);
+struct mvm_gnode *mvm_gfn_first(struct mvm_set *s);
+struct mvm_gnode *mvm_gfn_next(struct mvm_gnode *n);
 
 /* hva_tree.c */
 void mvm_hva_insert(struct mvm_set *s, struct mvm_slot *slot);
@@ -163,6 +184,18 @@ size_t mvm_bitmap_words(uint64_t npages);
 void mvm_bitmap_set_all(uint64_t *bm, uint64_t npages);
 void mvm_mark_page_dirty(struct mv_kvm_model *m, struct mvm_vcpu *v,
 			 struct mvm_slot *s, uint64_t rel_gfn);
+
+/* spte.c */
+int mvm_spte_store(struct mv_kvm_model *m, struct mvm_slot *s, uint64_t rel_gfn,
+		   bool *faulted);
+/* Write-protect page @first + i of @s for each bit i set in @mask. */
+void mvm_spte_protect(struct mv_kvm_model *m, struct mvm_slot *s,
+		      uint64_t first, uint64_t mask);
+void mvm_spte_zap_slot(struct mv_kvm_model *m, struct mvm_slot *s);
+/* Drop every SPTE of the VM (kvm_mmu_zap_all_fast()). */
+void mvm_zap_all(struct mv_kvm_model *m);
+void mvm_spte_apply_flags(struct mv_kvm_model *m, uint32_t old_flags,
+			  struct mvm_slot *s);
 
 /* ring.c */
 int mvm_ring_alloc(struct mv_kvm_model *m, struct mvm_vcpu *v);

@@ -72,7 +72,14 @@ static void activate(struct mv_kvm_model *m, unsigned as_id,
 	replace(m, as_id, old, new);
 }
 
-/* kvm_invalidate_memslot(): publish an INVALID copy and zap the range. */
+/*
+ * kvm_invalidate_memslot(): publish an INVALID copy, then
+ * kvm_arch_flush_shadow_memslot().  On x86 a default VM keeps
+ * KVM_X86_QUIRK_SLOT_ZAP_ALL, so that zaps every SPTE of the VM, not only
+ * the slot's (@slot_zap_all; kvm_pvm 6.18: ring_delete_other_slot_zaps,
+ * ring_move_other_slot_zaps).  A MOVE refused after this point (the max
+ * gfn) has zapped all the same (ring_failed_move_zaps).
+ */
 static void invalidate(struct mv_kvm_model *m, struct mvm_slot *old,
 		       struct mvm_slot *invalid)
 {
@@ -81,9 +88,10 @@ static void invalidate(struct mv_kvm_model *m, struct mvm_slot *old,
 	invalid->flags |= MV_KVM_MODEL_MEMSLOT_INVALID;
 	replace(m, old->as_id, old, invalid);
 	swap_active(m, old->as_id);
-	if (old->writable) /* the zap: every page faults again */
-		memset(old->writable, 0,
-		       mvm_bitmap_words(old->npages) * sizeof(uint64_t));
+	if (m->p.slot_zap_all)
+		mvm_zap_all(m);
+	else
+		mvm_spte_zap_slot(m, old);
 	mvm_hook(m, MV_KVM_MODEL_STAGE_INVALID, old->as_id);
 }
 
@@ -96,8 +104,8 @@ static uint64_t *bitmap_alloc(struct mv_kvm_model *m, uint64_t npages)
 
 /*
  * kvm_prepare_memory_region(): the dirty bitmap (reused from @old, or a
- * new one, all ones with INITIALLY_SET), then the arch checks.  The ring's
- * write-protection state stands in for the arch metadata.
+ * new one, all ones with INITIALLY_SET), then the arch checks.  A MOVE or
+ * FLAGS_ONLY keeps @old's SPTE state (spte.c), past every failure point.
  */
 static int prepare(struct mv_kvm_model *m, struct mvm_slot *old,
 		   struct mvm_slot *new, enum mvm_change change)
@@ -129,17 +137,8 @@ static int prepare(struct mv_kvm_model *m, struct mvm_slot *old,
 			goto err;
 		}
 	}
-	new->writable = NULL;
-	if (m->ring_size && new->flags & MV_KVM_MODEL_MEM_LOG) {
-		if (old && old->writable)
-			new->writable = old->writable;
-		else
-			new->writable = bitmap_alloc(m, new->npages);
-		if (!new->writable) {
-			ret = -ENOMEM;
-			goto err;
-		}
-	}
+	new->writable = old ? old->writable : NULL;
+	new->writable_gen = old ? old->writable_gen : 0;
 	return 0;
 err:
 	if (fresh_bitmap)
@@ -165,8 +164,10 @@ static void commit(struct mv_kvm_model *m, struct mvm_slot *old,
 	case MVM_FLAGS_ONLY:
 		if (old->dirty_bitmap && !new->dirty_bitmap)
 			free(old->dirty_bitmap);
-		if (old->writable && !new->writable)
+		if (old->writable != new->writable) /* made by a hook */
 			free(old->writable);
+		if (change == MVM_FLAGS_ONLY)
+			mvm_spte_apply_flags(m, old->flags, new);
 		free(old); /* @new took its bitmaps and gmem binding */
 		break;
 	}

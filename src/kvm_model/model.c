@@ -26,6 +26,7 @@ void mv_kvm_model_default_params(struct mv_kvm_model_params *p)
 		.max_npages = (1ull << 31) - 1,
 		.max_vcpus = 4096,
 		.first_gmem_fd = 1000,
+		.slot_zap_all = true, /* x86, KVM_X86_QUIRK_SLOT_ZAP_ALL */
 	};
 }
 
@@ -84,7 +85,8 @@ static int space_init(struct mv_kvm_model *m, unsigned as_id)
 		s->idx = j;
 		s->generation = as_id; /* distinct per address space */
 		s->by_id = calloc(m->p.nr_slots, sizeof(*s->by_id));
-		if (!s->by_id)
+		s->gnode = calloc(m->p.nr_slots, sizeof(*s->gnode));
+		if (!s->by_id || !s->gnode)
 			return -ENOMEM;
 	}
 	return 0;
@@ -118,7 +120,7 @@ int mv_kvm_model_new(const struct mv_kvm_model_params *p,
 
 void mv_kvm_model_free(struct mv_kvm_model *m)
 {
-	unsigned i, id;
+	unsigned i, j, id;
 
 	if (!m)
 		return;
@@ -128,8 +130,10 @@ void mv_kvm_model_free(struct mv_kvm_model *m)
 		for (id = 0; s->by_id && id < m->p.nr_slots; id++)
 			if (s->by_id[id])
 				mvm_slot_free(m, s->by_id[id]);
-		free(m->space[i].set[0].by_id);
-		free(m->space[i].set[1].by_id);
+		for (j = 0; j < 2; j++) {
+			free(m->space[i].set[j].by_id);
+			free(m->space[i].set[j].gnode);
+		}
 	}
 	for (i = 0; i < m->nr_vcpus; i++)
 		free(m->vcpu[i].ring);
@@ -161,8 +165,12 @@ static int enable_manual_protect(struct mv_kvm_model *m, uint32_t flags,
 	return 0;
 }
 
-/* kvm_vm_ioctl_enable_dirty_log_ring(), in its order. */
-static int enable_dirty_ring(struct mv_kvm_model *m, uint64_t size)
+/*
+ * kvm_vm_ioctl_enable_dirty_log_ring(), in its order.  It takes a u32
+ * @size, so args[0] is truncated first: 2^32 is 0 (EINVAL, not E2BIG),
+ * 2^32 + 4096 is 4096 (kvm_pvm 6.18: ring_size_4g, ring_size_4g_plus_4k).
+ */
+static int enable_dirty_ring(struct mv_kvm_model *m, uint32_t size)
 {
 	if (!m->p.ring_max_bytes)
 		return -EINVAL;
@@ -175,7 +183,7 @@ static int enable_dirty_ring(struct mv_kvm_model *m, uint64_t size)
 		return -E2BIG;
 	if (m->ring_size || m->nr_vcpus)
 		return -EINVAL;
-	m->ring_size = (uint32_t)(size / sizeof(struct mv_kvm_model_dirty_gfn));
+	m->ring_size = size / (uint32_t)sizeof(struct mv_kvm_model_dirty_gfn);
 	return 0;
 }
 
@@ -189,7 +197,7 @@ int mv_kvm_model_enable_cap(struct mv_kvm_model *m, uint32_t cap,
 		return enable_manual_protect(m, flags, arg);
 	case MV_KVM_MODEL_CAP_DIRTY_LOG_RING:
 	case MV_KVM_MODEL_CAP_DIRTY_LOG_RING_ACQ_REL:
-		return enable_dirty_ring(m, arg);
+		return enable_dirty_ring(m, (uint32_t)arg);
 	default:
 		return -EINVAL;
 	}

@@ -90,23 +90,61 @@ int mv_kvm_model_ring_used(const struct mv_kvm_model *m, unsigned vcpu)
 	return (int)ring_used(&m->vcpu[vcpu]);
 }
 
-/* kvm_reset_dirty_gfn(): re-protect a page of the slot the entry names. */
-static void reprotect(struct mv_kvm_model *m, uint32_t slot, uint64_t offset)
+/*
+ * kvm_reset_dirty_gfn(): re-protect page @offset + i of the slot @slot
+ * names for each bit i of @mask -- in any slot, LOG or not -- unless the
+ * highest of them is past the slot's end (a slot deleted and made again
+ * smaller), which skips the whole mask.
+ */
+static void reset_gfns(struct mv_kvm_model *m, uint32_t slot, uint64_t offset,
+		       uint64_t mask)
 {
 	unsigned as_id = slot >> 16, id = (uint16_t)slot;
 	struct mvm_slot *s;
 
-	if (as_id >= m->p.nr_as || id >= m->p.nr_slots)
+	if (!mask || as_id >= m->p.nr_as || id >= m->p.nr_slots)
 		return;
 	s = mvm_active(m, as_id)->by_id[id];
-	if (!s || offset >= s->npages || !s->writable)
+	if (!s || offset + (63 - (unsigned)__builtin_clzll(mask)) >= s->npages)
 		return;
-	s->writable[offset / 64] &= ~(1ull << (offset % 64));
+	mvm_spte_protect(m, s, offset, mask);
+}
+
+/*
+ * One batch of kvm_dirty_ring_reset(): entries of one slot within 64
+ * pages of each other, forwards or backwards, are reset as one mask.
+ */
+struct reset_batch {
+	uint32_t slot;
+	uint64_t offset, mask;
+};
+
+static void batch_add(struct mv_kvm_model *m, struct reset_batch *b,
+		      uint32_t slot, uint64_t offset)
+{
+	int64_t delta = (int64_t)(offset - b->offset);
+
+	if (b->mask && slot == b->slot) {
+		if (delta >= 0 && delta < 64) {
+			b->mask |= 1ull << delta;
+			return;
+		}
+		/* backwards, if the mask still fits shifted up */
+		if (delta > -64 && delta < 0 &&
+		    (b->mask << -delta >> -delta) == b->mask) {
+			b->offset = offset;
+			b->mask = b->mask << -delta | 1;
+			return;
+		}
+	}
+	reset_gfns(m, b->slot, b->offset, b->mask);
+	*b = (struct reset_batch){ slot, offset, 1 };
 }
 
 /* kvm_dirty_ring_reset(): from reset_index while entries are harvested. */
 static int ring_reset(struct mv_kvm_model *m, struct mvm_vcpu *v)
 {
+	struct reset_batch b = { 0, 0, 0 };
 	int n = 0;
 
 	while (v->reset_index != v->dirty_index) {
@@ -115,11 +153,12 @@ static int ring_reset(struct mv_kvm_model *m, struct mvm_vcpu *v)
 
 		if (!(e->flags & MV_KVM_MODEL_GFN_RESET))
 			break;
-		reprotect(m, e->slot, e->offset);
+		batch_add(m, &b, e->slot, e->offset);
 		e->flags = 0;
 		v->reset_index++;
 		n++;
 	}
+	reset_gfns(m, b.slot, b.offset, b.mask);
 	return n;
 }
 

@@ -437,9 +437,9 @@ static void test_gmem_bind_rules(void **state)
 	assert_int_equal(set2(m, 0, GMEM, 0, 2 * MiB, HVA, fd, 3 * MiB),
 			 -EINVAL);
 	assert_int_equal(set2(m, 0, GMEM, 0, MiB, HVA, fd, MiB), 0);
-	/* overlapping offsets without a GPA overlap */
+	/* overlapping offsets without a GPA overlap: EINVAL (kvm_gmem_bind) */
 	assert_int_equal(set2(m, 1, GMEM, 8 * MiB, MiB, HVA, fd, MiB + PAGE),
-			 -EEXIST);
+			 -EINVAL);
 	assert_int_equal(set2(m, 1, GMEM, 8 * MiB, MiB, HVA, fd, 0), 0);
 	assert_int_equal(set2(m, 2, GMEM, 16 * MiB, MiB, HVA, fd2, 0), 0);
 	/* a GPA overlap is EEXIST before the binding is looked at */
@@ -1126,6 +1126,200 @@ static void test_ring_soft_full_exit_and_duplicate_after_reset(void **state)
 	mv_kvm_model_free(m);
 }
 
+/*
+ * The u32 parameter of kvm_vm_ioctl_enable_dirty_log_ring() truncates
+ * args[0]: 2^32 is 0 (EINVAL, not E2BIG), 2^32 + 4096 is a 4 KiB ring.
+ */
+static void test_ring_cap_arg_truncated_to_u32(void **state)
+{
+	struct mv_kvm_model *m = model();
+	uint32_t nr = 0;
+
+	(void)state;
+	assert_int_equal(cap(m, RING, 1ull << 32), -EINVAL);
+	assert_int_equal(cap(m, RING, (1ull << 33) | (1ull << 20)), 0);
+	assert_int_equal(vcpu(m), 0);
+	assert_non_null(mv_kvm_model_ring(m, 0, &nr));
+	assert_int_equal(nr, (1u << 20) / 16);
+	mv_kvm_model_free(m);
+}
+
+/* Entries the next reset_rings() would reset, after harvesting them. */
+static int harvest_and_reset(struct mv_kvm_model *m)
+{
+	struct mv_kvm_model_dirty_gfn e[64];
+
+	while (harvest(m, 0, e, 64) > 0)
+		;
+	return reset(m);
+}
+
+/* Two LOG slots (2, 3) and a plain one (4) on a ring VM, a page of 2 logged. */
+static struct mv_kvm_model *zap_model(const struct mv_kvm_model_params *p)
+{
+	struct mv_kvm_model *m = model_with(p);
+
+	assert_int_equal(cap(m, RING, 65536), 0);
+	assert_int_equal(vcpu(m), 0);
+	assert_int_equal(set(m, 2, LOG, GiB, 64 * PAGE, HVA), 0);
+	assert_int_equal(set(m, 3, LOG, 2 * GiB, 64 * PAGE, HVA), 0);
+	assert_int_equal(set(m, 4, 0, 3 * GiB, 64 * PAGE, HVA), 0);
+	write_as(m, 0, GiB);
+	write_as(m, 0, 2 * GiB);
+	assert_int_equal(harvest_and_reset(m), 2);
+	write_as(m, 0, GiB); /* re-protected by the reset: logged again */
+	write_as(m, 0, GiB + PAGE);
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 2);
+	return m;
+}
+
+/*
+ * x86 (KVM_X86_QUIRK_SLOT_ZAP_ALL): a DELETE or MOVE of any slot, even a
+ * MOVE refused after the INVALID step, zaps every SPTE, so the next store
+ * to any page of any LOG slot faults and logs again.
+ */
+static void test_delete_or_move_zaps_every_spte(void **state)
+{
+	struct mv_kvm_model_params p;
+	struct mv_kvm_model *m;
+
+	(void)state;
+	mv_kvm_model_default_params(&p);
+	assert_true(p.slot_zap_all);
+	m = zap_model(&p);
+	assert_int_equal(set(m, 4, 0, 0, 0, 0), 0); /* DELETE another slot */
+	write_as(m, 0, GiB);
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 3);
+	assert_int_equal(set(m, 3, LOG, 4 * GiB, 64 * PAGE, HVA), 0); /* MOVE */
+	write_as(m, 0, GiB);
+	write_as(m, 0, GiB + PAGE);
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 5);
+	/* a MOVE past the max gfn fails after its INVALID step: zapped */
+	assert_int_equal(set(m, 3, LOG, (p.max_gfn + 1) << 12, 64 * PAGE, HVA),
+			 -EINVAL);
+	write_as(m, 0, GiB);
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 6);
+	/* a MOVE refused for an overlap never got there: nothing zapped */
+	assert_int_equal(set(m, 3, LOG, GiB, 64 * PAGE, HVA), -EEXIST);
+	write_as(m, 0, GiB);
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 6);
+	mv_kvm_model_free(m);
+
+	p.slot_zap_all = false; /* the quirk off: only the slot's SPTEs go */
+	m = zap_model(&p);
+	assert_int_equal(set(m, 4, 0, 0, 0, 0), 0);
+	write_as(m, 0, GiB);
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 2);
+	assert_int_equal(set(m, 2, LOG, 4 * GiB, 64 * PAGE, HVA), 0);
+	write_as(m, 0, 4 * GiB); /* the moved slot's own pages fault */
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 3);
+	mv_kvm_model_free(m);
+}
+
+/* A CREATE or a flags change of another slot zaps nothing. */
+static void test_create_and_flags_change_zap_nothing(void **state)
+{
+	struct mv_kvm_model_params p;
+	struct mv_kvm_model *m;
+
+	(void)state;
+	mv_kvm_model_default_params(&p);
+	m = zap_model(&p);
+	assert_int_equal(set(m, 5, 0, 5 * GiB, 64 * PAGE, HVA), 0);
+	assert_int_equal(set(m, 5, LOG, 5 * GiB, 64 * PAGE, HVA), 0);
+	assert_int_equal(set(m, 4, LOG, 3 * GiB, 64 * PAGE, HVA), 0);
+	write_as(m, 0, GiB);
+	write_as(m, 0, GiB + PAGE);
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 2);
+	mv_kvm_model_free(m);
+}
+
+/*
+ * LOG turned on write-protects the slot, so pages written while it was
+ * off log on their next store -- but not with MANUAL_PROTECT2's
+ * INITIALLY_SET (kvm_mmu_slot_apply_flags()): their SPTEs stay writable.
+ */
+static void test_log_on_protects_unless_initially_set(void **state)
+{
+	unsigned arg;
+
+	(void)state;
+	for (arg = 1; arg <= 3; arg += 2) {
+		struct mv_kvm_model *m = model();
+		int want = arg == 3 ? 1 : 2;
+
+		assert_int_equal(cap(m, RING, 65536), 0);
+		assert_int_equal(cap(m, MANUAL, arg), 0);
+		assert_int_equal(vcpu(m), 0);
+		assert_int_equal(set(m, 2, 0, GiB, 64 * PAGE, HVA), 0);
+		write_as(m, 0, GiB); /* not logged, but now writable */
+		assert_int_equal(mv_kvm_model_ring_used(m, 0), 0);
+		assert_int_equal(set(m, 2, LOG, GiB, 64 * PAGE, HVA), 0);
+		write_as(m, 0, GiB);
+		write_as(m, 0, GiB + PAGE); /* never written: faults */
+		assert_int_equal(mv_kvm_model_ring_used(m, 0), want);
+		/* LOG off keeps the SPTEs; on again protects as before */
+		assert_int_equal(set(m, 2, 0, GiB, 64 * PAGE, HVA), 0);
+		assert_int_equal(set(m, 2, LOG, GiB, 64 * PAGE, HVA), 0);
+		write_as(m, 0, GiB + PAGE);
+		assert_int_equal(mv_kvm_model_ring_used(m, 0),
+				 arg == 3 ? want : want + 1);
+		mv_kvm_model_free(m);
+	}
+}
+
+/* RESET re-protects an entry's page even when its slot stopped logging. */
+static void test_reset_protects_pages_of_non_log_slots(void **state)
+{
+	struct mv_kvm_model *m = model();
+
+	(void)state;
+	assert_int_equal(cap(m, RING, 65536), 0);
+	assert_int_equal(cap(m, MANUAL, 3), 0);
+	assert_int_equal(vcpu(m), 0);
+	assert_int_equal(set(m, 2, LOG, GiB, 64 * PAGE, HVA), 0);
+	write_as(m, 0, GiB);
+	write_as(m, 0, GiB + PAGE);
+	assert_int_equal(set(m, 2, 0, GiB, 64 * PAGE, HVA), 0);
+	assert_int_equal(harvest_and_reset(m), 2);
+	assert_int_equal(set(m, 2, LOG, GiB, 64 * PAGE, HVA), 0);
+	write_as(m, 0, GiB); /* protected by the reset: faults */
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 1);
+	mv_kvm_model_free(m);
+}
+
+/*
+ * kvm_dirty_ring_reset() protects runs of one slot's entries within 64
+ * pages as one mask, and kvm_reset_dirty_gfn() skips a whole mask whose
+ * highest page is past the slot's end (a slot deleted, made again smaller).
+ */
+static void test_reset_batch_past_slot_end_protects_nothing(void **state)
+{
+	struct mv_kvm_model *m = model();
+
+	(void)state;
+	assert_int_equal(cap(m, RING, 65536), 0);
+	assert_int_equal(vcpu(m), 0);
+	assert_int_equal(set(m, 5, LOG, GiB, 64 * PAGE, HVA), 0);
+	write_as(m, 0, GiB + 30 * PAGE);
+	assert_int_equal(set(m, 5, 0, 0, 0, 0), 0);
+	assert_int_equal(set(m, 5, LOG, GiB, 10 * PAGE, HVA), 0);
+	write_as(m, 0, GiB + 3 * PAGE);
+	assert_int_equal(harvest_and_reset(m), 2); /* offsets 30, 3: one mask */
+	write_as(m, 0, GiB + 3 * PAGE);		   /* still writable */
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 0);
+	/* within the slot, backwards and forwards, every page is protected */
+	write_as(m, 0, GiB + 4 * PAGE);
+	write_as(m, 0, GiB + 1 * PAGE);
+	write_as(m, 0, GiB + 9 * PAGE);
+	assert_int_equal(harvest_and_reset(m), 3);
+	write_as(m, 0, GiB + 4 * PAGE);
+	write_as(m, 0, GiB + 1 * PAGE);
+	write_as(m, 0, GiB + 9 * PAGE);
+	assert_int_equal(mv_kvm_model_ring_used(m, 0), 3);
+	mv_kvm_model_free(m);
+}
+
 /* ---- random operations against a plain array ---------------------------- */
 
 struct ref_slot {
@@ -1359,6 +1553,13 @@ int main(void)
 		cmocka_unit_test(test_ring_reset_without_ring_einval),
 		cmocka_unit_test(
 			test_ring_soft_full_exit_and_duplicate_after_reset),
+		cmocka_unit_test(test_ring_cap_arg_truncated_to_u32),
+		cmocka_unit_test(test_delete_or_move_zaps_every_spte),
+		cmocka_unit_test(test_create_and_flags_change_zap_nothing),
+		cmocka_unit_test(test_log_on_protects_unless_initially_set),
+		cmocka_unit_test(test_reset_protects_pages_of_non_log_slots),
+		cmocka_unit_test(
+			test_reset_batch_past_slot_end_protects_nothing),
 		cmocka_unit_test(test_random_operations_match_reference),
 		cmocka_unit_test(test_backend_model_runs_replay_operations),
 		cmocka_unit_test(test_fake_kernel_serves_region2_and_gmem),
