@@ -265,11 +265,12 @@ static int cmd_limits(void)
 	printf("nr_slots %u\nnr_as %u\nreadonly_mem %d\nmanual_protect %u\n"
 	       "ring_max_bytes %u\nring_rsvd_entries %u\nuser_memory2 %d\n"
 	       "guest_memfd %d\nmax_gfn %#llx\nuser_ptr_max %#llx\n"
-	       "guest_phys_bits %u\n",
+	       "guest_phys_bits %u\nslot_zap_all %d\n",
 	       l.nr_slots, l.nr_as, l.readonly_mem, l.manual_protect,
 	       l.ring_max_bytes, l.ring_rsvd_entries, l.user_memory2,
 	       l.guest_memfd, (unsigned long long)l.max_gfn,
-	       (unsigned long long)l.user_ptr_max, l.guest_phys_bits);
+	       (unsigned long long)l.user_ptr_max, l.guest_phys_bits,
+	       l.slot_zap_all);
 	return 0;
 }
 
