@@ -97,6 +97,53 @@ static int pin_self(void)
  * /proc/self/pagemap and /proc/kpageflags (KPF_THP, bit 22): 0..1, or -1
  * when the files cannot be read (not root).
  */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * How scattered [p, p + len) is in (this kernel's) physical memory: the
+ * number of distinct 2 MiB-aligned physical blocks its pages lie in, and
+ * of 4 KiB pages that directly follow their predecessor physically.
+ * -1 when /proc/self/pagemap hides the frame numbers.
+ */
+static void phys_layout(const void *p, uint64_t len, long long *blocks,
+			long long *contig)
+{
+	uint64_t first = (uintptr_t)p / 4096, n = len / 4096, i;
+	uint64_t *pm = calloc(n, sizeof(*pm)), *b = calloc(n, sizeof(*b));
+	int pfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	*blocks = *contig = -1;
+	if (!pm || !b || pfd < 0 ||
+	    pread(pfd, pm, n * 8, (off_t)(first * 8)) != (ssize_t)(n * 8))
+		goto out;
+	*contig = 0;
+	for (i = 0; i < n; i++) {
+		uint64_t pfn = pm[i] & ((1ull << 55) - 1);
+
+		if (!(pm[i] >> 63) || !pfn) {
+			*blocks = *contig = -1;
+			goto out;
+		}
+		b[i] = pfn >> 9;
+		if (i && pfn == (pm[i - 1] & ((1ull << 55) - 1)) + 1)
+			(*contig)++;
+	}
+	qsort(b, n, sizeof(*b), cmp_u64);
+	*blocks = n ? 1 : 0;
+	for (i = 1; i < n; i++)
+		*blocks += b[i] != b[i - 1];
+out:
+	free(pm);
+	free(b);
+	if (pfd >= 0)
+		close(pfd);
+}
+
 static double thp_share(const void *p, uint64_t len)
 {
 	uint64_t first = (uintptr_t)p / 4096, n = len / 4096, i, huge = 0;
@@ -132,9 +179,17 @@ out:
  * "pages_4k" and "pages_2m" say which page size it actually maps guest
  * memory with.  -1 if the kernel does not offer it.
  */
+static long long kvm_fd_stat(int fd, const char *name);
+
 static long long kvm_vm_stat(int vm_fd, const char *name)
 {
-	int fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
+	return kvm_fd_stat(vm_fd, name);
+}
+
+/* The same for a vCPU fd, or a VM fd: @name's value, -1 if none. */
+static long long kvm_fd_stat(int obj_fd, const char *name)
+{
+	int fd = ioctl(obj_fd, KVM_GET_STATS_FD, NULL);
 	struct kvm_stats_header h;
 	long long val = -1;
 	size_t dsz, i;
@@ -164,6 +219,61 @@ out:
 	return val;
 }
 
+/*
+ * Every statistic of a KVM stats fd (KVM_GET_STATS_FD of a VM or vCPU),
+ * first value of each, as a JSON object; NULL if there is none.
+ */
+static json_t *kvm_stats_all(int obj_fd)
+{
+	int fd = ioctl(obj_fd, KVM_GET_STATS_FD, NULL);
+	struct kvm_stats_header h;
+	json_t *o = NULL;
+	size_t dsz, i;
+	char *d = NULL;
+
+	if (fd < 0 || pread(fd, &h, sizeof(h), 0) != sizeof(h))
+		goto out;
+	dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	d = malloc(dsz * h.num_desc);
+	if (!d || pread(fd, d, dsz * h.num_desc, h.desc_offset) !=
+			  (ssize_t)(dsz * h.num_desc))
+		goto out;
+	o = json_object();
+	for (i = 0; i < h.num_desc; i++) {
+		struct kvm_stats_desc *e = (void *)(d + i * dsz);
+		uint64_t v;
+
+		if (pread(fd, &v, 8, h.data_offset + e->offset) == 8)
+			json_object_set_new(o, e->name,
+					    json_integer((json_int_t)v));
+	}
+out:
+	free(d);
+	if (fd >= 0)
+		close(fd);
+	return o;
+}
+
+/* @after - @before for the counters that moved (both from kvm_stats_all). */
+static json_t *kvm_stats_delta(json_t *before, json_t *after)
+{
+	json_t *o = json_object(), *v;
+	const char *name;
+
+	if (!before || !after)
+		return o;
+	json_object_foreach(after, name, v)
+	{
+		json_int_t d =
+			json_integer_value(v) -
+			json_integer_value(json_object_get(before, name));
+
+		if (d)
+			json_object_set_new(o, name, json_integer(d));
+	}
+	return o;
+}
+
 static void *host_buffer(uint64_t size, bool huge)
 {
 	uint8_t *p = mmap(NULL, size + HUGE, PROT_READ | PROT_WRITE,
@@ -176,6 +286,61 @@ static void *host_buffer(uint64_t size, bool huge)
 	MUST(madvise(a, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) ? -errno :
 									0);
 	return a;
+}
+
+/*
+ * How the buffers' pages are first faulted in, from the host, before the
+ * guest's first pass builds its shadow page tables (--populate):
+ *
+ *   alternate    both, alternating in 64 KiB chunks, so that they get
+ *                pages from the same stream of allocations (default)
+ *   guest-first  all of the guest's RAM, then all of the host buffer
+ *   host-first   the other way round
+ *
+ * Touched one after the other, the first buffer gets pages recycled from
+ * the free lists, in no physical order, and the second fresh, physically
+ * ascending ones; with 4 KiB pages the second then runs 10-15 % faster,
+ * whichever side it is (docs/performance.md, guest/host bandwidth).  The
+ * bench used to be guest-first in effect (the guest's warm-up pass came
+ * first).  The layout each got is in the output (*_phys_*).
+ */
+enum populate {
+	POP_ALTERNATE,
+	POP_GUEST_FIRST,
+	POP_HOST_FIRST
+};
+static const char *const populate_names[] = { "alternate", "guest-first",
+					      "host-first", NULL };
+static enum populate populate_mode = POP_ALTERNATE;
+
+#define POPULATE_CHUNK (64u << 10)
+
+static void populate(uint8_t *p, uint64_t size)
+{
+	MUST(madvise(p, size, MADV_POPULATE_WRITE) ? -errno : 0);
+}
+
+static void populate_both(uint8_t *guest, uint8_t *host, uint64_t size)
+{
+	uint64_t off, n;
+
+	switch (populate_mode) {
+	case POP_GUEST_FIRST:
+		populate(guest, size);
+		populate(host, size);
+		break;
+	case POP_HOST_FIRST:
+		populate(host, size);
+		populate(guest, size);
+		break;
+	default:
+		for (off = 0; off < size; off += n) {
+			n = size - off < POPULATE_CHUNK ? size - off :
+							  POPULATE_CHUNK;
+			populate(guest + off, n);
+			populate(host + off, n);
+		}
+	}
 }
 
 /* ---- the guest side ---------------------------------------------------- */
@@ -238,6 +403,7 @@ static void setup_new(struct setup *s, bool pages_4k, uint64_t size)
 		fail("work area", "not contiguous in host memory");
 	s->guest_buf = hva;
 	s->host_buf = host_buffer(size, !pages_4k);
+	populate_both(s->guest_buf, s->host_buf, size);
 	MUST(mv_kvm_slot_lookup(mv_vm_kvm(s->vm), 0, s->work_gpa, &slot));
 	s->slot_flags = slot.flags;
 }
@@ -339,6 +505,7 @@ static json_t *measure_kernel(struct setup *s, unsigned k, unsigned pairs,
 			      uint64_t passes, double hz)
 {
 	double *g = calloc(pairs, sizeof(double)), *h, *r;
+	json_t *before, *after;
 	uint64_t reps = passes, gv, hv;
 	bool match = true;
 	unsigned i;
@@ -358,6 +525,7 @@ static json_t *measure_kernel(struct setup *s, unsigned k, unsigned pairs,
 	}
 	guest_run(s, kernels[k].kernel, reps, &gv); /* warm-up */
 	host_run(s, kernels[k].kernel, reps, &hv);
+	before = kvm_stats_all(mv_vcpu_fd(mv_vm_vcpu(s->vm, 0)));
 	for (i = 0; i < pairs; i++) {
 		/* G H, then H G: a drift in machine speed cancels out. */
 		if (i % 2)
@@ -370,8 +538,14 @@ static json_t *measure_kernel(struct setup *s, unsigned k, unsigned pairs,
 		r[i] = h[i] / g[i];
 		match = match && results_match(s, kernels[k].kernel, gv, hv);
 	}
+	after = kvm_stats_all(mv_vcpu_fd(mv_vm_vcpu(s->vm, 0)));
 	o = json_pack("{s:s, s:I, s:b}", "kernel", kernels[k].name, "reps",
 		      (json_int_t)reps, "results_match", match);
+	/* What the vCPU went through in the timed guest runs (exits ...). */
+	json_object_set_new(o, "vcpu_stats_delta",
+			    kvm_stats_delta(before, after));
+	json_decref(before);
+	json_decref(after);
 	json_object_set_new(o, "ratio", json_real(median(r, pairs)));
 	json_object_set_new(o, "ratio_min", json_real(r[0]));
 	json_object_set_new(o, "ratio_max", json_real(r[pairs - 1]));
@@ -431,6 +605,19 @@ static json_t *run_case(bool pages_4k, uint64_t size, unsigned pairs,
 		json_array_append_new(ks, ko);
 	}
 	json_object_set_new(o, "kernels", ks);
+	{
+		long long gb, gc, hb, hc;
+
+		phys_layout(s.guest_buf, size, &gb, &gc);
+		phys_layout(s.host_buf, size, &hb, &hc);
+		json_object_set_new(o, "guest_phys_2m_blocks",
+				    json_integer(gb));
+		json_object_set_new(o, "guest_phys_contig_pages",
+				    json_integer(gc));
+		json_object_set_new(o, "host_phys_2m_blocks", json_integer(hb));
+		json_object_set_new(o, "host_phys_contig_pages",
+				    json_integer(hc));
+	}
 	/* After the runs: did the pages stay what they were? */
 	json_object_set_new(o, "guest_ram_thp_share_after",
 			    json_real(thp_share(s.guest_buf, size)));
@@ -442,20 +629,64 @@ static json_t *run_case(bool pages_4k, uint64_t size, unsigned pairs,
 	return o;
 }
 
+static void usage(const char *argv0)
+{
+	fprintf(stderr,
+		"usage: %s [--quick] [--size MIB] [--passes N] [--pairs N] "
+		"[--pages 2m|4k|both]\n"
+		"       [--populate alternate|guest-first|host-first]\n",
+		argv0);
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
-	bool quick = argc == 2 && !strcmp(argv[1], "--quick");
-	uint64_t size = quick ? 8 * MiB : 64 * MiB;
-	unsigned pairs = quick ? 3 : 31;
-	uint64_t passes = 2;
+	bool quick = false, do_2m = true, do_4k = true;
+	uint64_t size = 0, passes = 2;
+	unsigned pairs = 0;
 	double hz, worst = 1e9;
-	int cpu;
+	int cpu, i;
 	json_t *cases = json_array(), *o;
 
-	if (argc > 2 || (argc == 2 && !quick)) {
-		fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-		return 2;
+	for (i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(argv[i], "--quick")) {
+			quick = true;
+			continue;
+		}
+		if (!v)
+			usage(argv[0]);
+		i++;
+		if (!strcmp(argv[i - 1], "--size") && atoi(v) > 0)
+			size = (uint64_t)atoi(v) * MiB;
+		else if (!strcmp(argv[i - 1], "--passes") && atoi(v) > 0)
+			passes = (uint64_t)atoi(v);
+		else if (!strcmp(argv[i - 1], "--pairs") && atoi(v) > 0)
+			pairs = (unsigned)atoi(v);
+		else if (!strcmp(argv[i - 1], "--populate")) {
+			int m;
+
+			for (m = 0; populate_names[m]; m++)
+				if (!strcmp(v, populate_names[m]))
+					break;
+			if (!populate_names[m])
+				usage(argv[0]);
+			populate_mode = (enum populate)m;
+		} else if (!strcmp(argv[i - 1], "--pages") &&
+			   (!strcmp(v, "2m") || !strcmp(v, "4k") ||
+			    !strcmp(v, "both"))) {
+			do_2m = strcmp(v, "4k") != 0;
+			do_4k = strcmp(v, "2m") != 0;
+		} else
+			usage(argv[0]);
 	}
+	if (!size)
+		size = quick ? 8 * MiB : 64 * MiB;
+	if (size % HUGE)
+		usage(argv[0]);
+	if (!pairs)
+		pairs = quick ? 3 : 61;
 	if (access("/dev/kvm", R_OK | W_OK)) {
 		printf("{\"bench\": \"bandwidth\", \"skipped\": \"/dev/kvm: "
 		       "%s\"}\n",
@@ -464,12 +695,16 @@ int main(int argc, char **argv)
 	}
 	cpu = pin_self();
 	hz = tsc_hz();
-	json_array_append_new(cases,
-			      run_case(false, size, pairs, passes, hz, &worst));
-	json_array_append_new(cases,
-			      run_case(true, size, pairs, passes, hz, &worst));
-	o = json_pack("{s:s, s:b, s:i, s:f, s:i, s:I, s:o, s:{s:f, s:f, s:b}}",
-		      "bench", "bandwidth", "quick", quick, "pinned_cpu", cpu,
+	if (do_2m)
+		json_array_append_new(cases, run_case(false, size, pairs,
+						      passes, hz, &worst));
+	if (do_4k)
+		json_array_append_new(cases, run_case(true, size, pairs, passes,
+						      hz, &worst));
+	o = json_pack("{s:s, s:b, s:s, s:i, s:f, s:i, s:I, s:o, s:{s:f, s:f, "
+		      "s:b}}",
+		      "bench", "bandwidth", "quick", quick, "populate",
+		      populate_names[populate_mode], "pinned_cpu", cpu,
 		      "tsc_mhz", hz / 1e6, "pairs", pairs, "passes",
 		      (json_int_t)passes, "cases", cases, "goal", "ratio_min",
 		      GOAL_RATIO, "worst_ratio", worst, "met",

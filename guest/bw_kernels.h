@@ -31,6 +31,22 @@ enum mv_bw_kernel {
 /* The chase's nodes start at multiples of this (a cache line). */
 #define MV_BW_CHASE_ALIGN 64
 
+/*
+ * The kernels are out of line and start at a 64-byte boundary, so the
+ * guest (freestanding, -fno-pic) and the host (PIE) run byte-identical
+ * code at the same offsets within the instruction fetch windows.  Inlined,
+ * each side's loops landed wherever the surrounding code put them: the
+ * guest's read loop straddled a 64-byte boundary and the host's did not
+ * (docs/performance.md, guest/host bandwidth).  `objdump -d` of
+ * guest/bandwidth.elf and bench-bandwidth shows the same bytes.
+ */
+#if defined(__clang__) /* no noclone; the guest is always built by gcc */
+#define MV_BW_KERNEL static __attribute__((noinline, aligned(64), unused))
+#else
+#define MV_BW_KERNEL \
+	static __attribute__((noinline, noclone, aligned(64), unused))
+#endif
+
 static inline uint64_t mv_bw_rdtsc(void)
 {
 #if defined(__x86_64__)
@@ -44,8 +60,8 @@ static inline uint64_t mv_bw_rdtsc(void)
 #endif
 }
 
-static inline void mv_bw_write(void *buf, uint64_t size, uint64_t passes,
-			       uint64_t value)
+MV_BW_KERNEL void mv_bw_write(void *buf, uint64_t size, uint64_t passes,
+			      uint64_t value)
 {
 	volatile uint64_t *p = buf;
 	uint64_t n = size / 8;
@@ -55,8 +71,8 @@ static inline void mv_bw_write(void *buf, uint64_t size, uint64_t passes,
 			p[i] = value;
 }
 
-static inline uint64_t mv_bw_read(const void *buf, uint64_t size,
-				  uint64_t passes)
+MV_BW_KERNEL uint64_t mv_bw_read(const void *buf, uint64_t size,
+				 uint64_t passes)
 {
 	const volatile uint64_t *p = buf;
 	uint64_t n = size / 8, sum = 0;
@@ -68,7 +84,7 @@ static inline uint64_t mv_bw_read(const void *buf, uint64_t size,
 }
 
 /* Copies the first size/2 bytes (rounded down to qwords) after them. */
-static inline void mv_bw_copy(void *buf, uint64_t size, uint64_t passes)
+MV_BW_KERNEL void mv_bw_copy(void *buf, uint64_t size, uint64_t passes)
 {
 	uint64_t n = size / 16;
 	const volatile uint64_t *src = buf;
@@ -83,7 +99,7 @@ static inline void mv_bw_copy(void *buf, uint64_t size, uint64_t passes)
  * Follows @steps links from @start, where each node's first qword is the
  * address of the next one; returns the address reached.
  */
-static inline uint64_t mv_bw_chase(const void *start, uint64_t steps)
+MV_BW_KERNEL uint64_t mv_bw_chase(const void *start, uint64_t steps)
 {
 	uint64_t p = (uint64_t)(uintptr_t)start;
 

@@ -96,10 +96,13 @@ mv_gpa_t mv_vm_info_gpa(const struct mv_vm *vm);
 void mv_vm_scratch(const struct mv_vm *vm, mv_gpa_t *gpa, uint64_t *size);
 
 /**
- * mv_vm_run() - run every vCPU on its own thread until one of them stops
- * (exit port, fault, error or mv_vm_stop()) or all of them halted; the
- * others are then kicked and joined.  Return: 0 with @res filled, or -errno if threads
- * could not be started.  Context: not from a vCPU thread.
+ * mv_vm_run() - run the vCPUs until one of them stops (exit port, fault,
+ * error or mv_vm_stop()) or all of them halted; the others are then
+ * kicked and joined.  vCPU 0 runs on the calling thread, each other vCPU
+ * on a thread of its own, all with the caller's signal mask (the kick
+ * signal, SIGUSR1, must not be blocked).  Return: 0 with @res filled, or
+ * -errno if threads could not be started.  Context: not from a vCPU
+ * thread.
  */
 int mv_vm_run(struct mv_vm *vm, struct mv_vm_result *res);
 /*

@@ -14,6 +14,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_X86_SIMD 1
 #include <immintrin.h>
+#include <sys/platform/x86.h>
 #endif
 
 #include "range_table.h"
@@ -142,14 +143,19 @@ DEFINE_TREE_RANK(tree_rank_avx512, TARGET_AVX512, __m512i, _mm512_set1_epi64,
 static bool rank_kind_supported(enum rank_kind k)
 {
 #ifdef HAVE_X86_SIMD
-	__builtin_cpu_init();
+	/*
+	 * glibc's view of the CPU (computed at process start anyway):
+	 * "active" also means the kernel saves the vector state.  Not
+	 * __builtin_cpu_supports(): it links libgcc's CPU detection, a
+	 * constructor costing ~90 us of CPUIDs at every start under
+	 * kvm_pvm (docs/performance.md, VM start).
+	 */
 	switch (k) {
 	case RANK_AVX512:
-		return __builtin_cpu_supports("avx512f") &&
-		       __builtin_cpu_supports("popcnt");
+		return CPU_FEATURE_ACTIVE(AVX512F) &&
+		       CPU_FEATURE_ACTIVE(POPCNT);
 	case RANK_AVX2:
-		return __builtin_cpu_supports("avx2") &&
-		       __builtin_cpu_supports("popcnt");
+		return CPU_FEATURE_ACTIVE(AVX2) && CPU_FEATURE_ACTIVE(POPCNT);
 	default:
 		return true;
 	}
