@@ -191,10 +191,10 @@ int mv_as_hva_to_gpas(struct mv_as *as, const void *hva, mv_gpa_t *gpas,
 {
 	const struct mv_flatview *fv = as->view;
 	const uint8_t *p = hva;
-	size_t i, n = 0;
+	size_t i, n = 0, k = 0;
 
 	for (i = 0; i < fv->nr; i++) {
-		const struct mv_flat_range *r = &fv->ranges[i];
+		const struct mv_flat_range *r = mv_fv_cur(fv, &k, i);
 		const uint8_t *lo;
 
 		if (!range_is_ram(r))
