@@ -105,7 +105,15 @@ void mv_reclaim(struct mv_machine *m)
 
 	if (urcu_bp_read_ongoing())
 		return;
-	if (m->nr_retired) {
+	/* The replaced views were unpublished before this fence; if no
+	 * read-side section began since the last grace period, none can
+	 * hold them and none needs waiting for (struct mv_machine). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (m->nr_retired &&
+	    atomic_load_explicit(&m->readers_seen, memory_order_relaxed)) {
+		atomic_store_explicit(&m->readers_seen, 0,
+				      memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
 		urcu_bp_synchronize_rcu();
 		mv_rcu_tsan_acquire();
 	}

@@ -323,6 +323,19 @@ struct mv_machine {
 	size_t nr_retired, cap_retired;
 	pthread_mutex_t reclaim_lock;
 	struct mv_flatview *reclaim; /* unreferenced by a reader thread */
+	/*
+	 * Set by a read-side section that finds it clear, before it loads
+	 * a view; cleared by the writer before each grace period.  Clear
+	 * when the writer looks (after publishing), no reader can hold a
+	 * view it replaced: those from before the clearing were waited
+	 * for, any later one would have set it (Dekker: seq_cst fences
+	 * between the store and the load on both sides).  Its own line:
+	 * every read-side section loads it (padded, not aligned: the
+	 * machine comes from malloc).
+	 */
+	char readers_seen_pad0[64];
+	atomic_int readers_seen;
+	char readers_seen_pad1[64];
 };
 
 /*
