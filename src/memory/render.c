@@ -756,32 +756,51 @@ static int keep_run(struct render_ctx *c, size_t o, size_t len)
 	return 0;
 }
 
+/* The range output last: a fresh one, or the end of the last kept run. */
+static const struct mv_flat_range *last_out(const struct render_ctx *c)
+{
+	const struct mv_view_same *s = c->nr_same ? &c->same[c->nr_same - 1] :
+						    NULL;
+
+	if (s && s->new == c->nr_out)
+		return mv_fv_at(c->old, s->old + s->len - 1);
+	return c->nr_out ? &c->out[c->nr_out - 1] : NULL;
+}
+
 /*
  * Copy the parts of @old's ranges that lie in [lo, hi), starting the search
- * at *@i (ranges wholly below @lo are skipped for good): the first and the
- * last clipped, those between kept as a run.
+ * at *@i (ranges wholly below @lo are skipped for good): those between are
+ * kept as a run, the first and the last output afresh when they must be
+ * clipped (or the first merges with what precedes it).
  */
 static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 		    size_t *i, u128 lo, u128 hi)
 {
-	size_t end;
-	int ret;
+	const struct mv_flat_range *r, *prev;
+	size_t a, b, end;
+	int ret = 0;
 
 	*i = mv_flatview_search(old, *i, lo, false);
 	end = mv_flatview_search(old, *i, hi, true);
 	if (end == *i)
 		return 0;
-	/* Only the first piece can merge with what precedes it. */
-	ret = emit_clipped(c, mv_fv_at(old, *i), (uint64_t)lo,
-			   (uint64_t)(hi - 1));
-	if (ret || end - *i == 1)
-		return ret;
-	if (end - *i > 2)
-		ret = keep_run(c, *i + 1, end - *i - 2);
-	if (ret)
-		return ret;
-	return emit_clipped(c, mv_fv_at(old, end - 1), (uint64_t)lo,
-			    (uint64_t)(hi - 1));
+	a = *i;
+	b = end;
+	r = mv_fv_at(old, a);
+	prev = last_out(c);
+	if ((u128)r->first < lo || (u128)r->last >= hi ||
+	    (prev && mv_flat_range_can_merge(prev, r))) {
+		ret = emit_clipped(c, r, (uint64_t)lo, (uint64_t)(hi - 1));
+		a++;
+	}
+	if (!ret && b > a && (u128)mv_fv_at(old, b - 1)->last >= hi)
+		b--;
+	if (!ret && b > a)
+		ret = keep_run(c, a, b - a);
+	if (!ret && b < end && b >= a)
+		ret = emit_clipped(c, mv_fv_at(old, end - 1), (uint64_t)lo,
+				   (uint64_t)(hi - 1));
+	return ret;
 }
 
 /*
