@@ -39,7 +39,7 @@ struct mv_view_chunk *mv_view_chunk_alloc(size_t n)
 
 	if (!ch)
 		return NULL;
-	atomic_init(&ch->refs, 1);
+	ch->refs = 1;
 	ch->nr = n;
 	return ch;
 }
@@ -51,7 +51,7 @@ void mv_view_chunk_seal(struct mv_view_chunk *ch)
 
 void mv_view_chunk_put(struct mv_view_chunk *ch)
 {
-	if (atomic_fetch_sub(&ch->refs, 1) != 1)
+	if (--ch->refs)
 		return;
 	ranges_ref(ch->r, ch->nr, false);
 	free(ch);
@@ -325,7 +325,7 @@ static int check_chunks(const struct mv_flatview *fv, char *why, size_t len)
 		    (fv->nr_chunks > 1 && ch->nr < MV_VIEW_CHUNK / 2))
 			return fail(why, len, fv->chunk_first[k],
 				    "chunk too small or too big");
-		if (atomic_load(&ch->refs) < 1)
+		if (ch->refs < 1)
 			return fail(why, len, fv->chunk_first[k],
 				    "chunk without references");
 	}

@@ -110,14 +110,15 @@ struct mv_view_same {
  * by every view spliced from one that has it.  It holds one reference per
  * range on the range's region (so views sharing it share those), taken and
  * dropped a run of equal regions at a time; @refs counts the views naming
- * it.  A view's chunks hold at most MV_VIEW_CHUNK ranges each and, when
+ * it.  Like region references, @refs changes only in writer context (a
+ * view is destroyed there), so it is a plain integer.  A view's chunks hold at most MV_VIEW_CHUNK ranges each and, when
  * the view has more than one chunk, at least MV_VIEW_CHUNK / 2, so a
  * splice keeps the index short (mv_flatview_check() verifies it).
  */
 #define MV_VIEW_CHUNK 128
 
 struct mv_view_chunk {
-	atomic_long refs;
+	long refs;
 	size_t nr;
 	struct mv_flat_range r[];
 };

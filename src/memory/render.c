@@ -508,24 +508,46 @@ struct slice {
 
 struct chunk_build {
 	struct mv_view_chunk **ch;
-	size_t nr, cap;
+	size_t *first; /* range index where each chunk starts */
+	size_t nr, cap, total;
 	struct slice *pend;
 	size_t nr_pend, cap_pend, n_pend; /* @n_pend: ranges pending */
 	struct mv_view_chunk *popped; /* copied into pending, put at the end */
 };
 
+/* Room for @n more chunks. */
+static int cb_reserve(struct chunk_build *cb, size_t n)
+{
+	size_t cap = cb->cap ? cb->cap : 16;
+	struct mv_view_chunk **a;
+	size_t *f;
+
+	if (cb->nr + n <= cb->cap)
+		return 0;
+	while (cap < cb->nr + n)
+		cap *= 2;
+	a = realloc(cb->ch, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	cb->ch = a;
+	/* one more: the end of the last chunk */
+	f = realloc(cb->first, (cap + 1) * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	cb->first = f;
+	cb->cap = cap;
+	return 0;
+}
+
 static int cb_push(struct chunk_build *cb, struct mv_view_chunk *ch)
 {
-	if (cb->nr == cb->cap) {
-		size_t cap = cb->cap ? 2 * cb->cap : 16;
-		struct mv_view_chunk **a = realloc(cb->ch, cap * sizeof(*a));
+	int ret = cb_reserve(cb, 1);
 
-		if (!a)
-			return -ENOMEM;
-		cb->ch = a;
-		cb->cap = cap;
-	}
+	if (ret)
+		return ret;
+	cb->first[cb->nr] = cb->total;
 	cb->ch[cb->nr++] = ch;
+	cb->total += ch->nr;
 	return 0;
 }
 
@@ -597,34 +619,69 @@ static int cb_flush(struct chunk_build *cb)
 	return 0;
 }
 
+/* Share @old's chunks [@k, @e) (each at least MV_VIEW_CHUNK / 2 ranges):
+ * pointers and starts copied as blocks, one reference each. */
+static int cb_share(struct chunk_build *cb, const struct mv_flatview *old,
+		    size_t k, size_t e)
+{
+	size_t j, n = e - k, delta = cb->total - old->chunk_first[k];
+	int ret = cb_reserve(cb, n);
+
+	if (ret)
+		return ret;
+	memcpy(&cb->ch[cb->nr], &old->chunks[k], n * sizeof(*cb->ch));
+	for (j = 0; j < n; j++) {
+		cb->first[cb->nr + j] = old->chunk_first[k + j] + delta;
+		cb->ch[cb->nr + j]->refs++;
+	}
+	cb->nr += n;
+	cb->total = old->chunk_first[e] + delta;
+	return 0;
+}
+
 /*
  * @old's ranges [@o, @o + @len): the chunks wholly inside are shared
  * unless the ranges pending before them are too few for a chunk of their
- * own (then they are copied with them), the parts of others copied.
+ * own (then the first is copied with them), the parts of others copied.
  */
 static int cb_run(struct chunk_build *cb, const struct mv_flatview *old,
 		  size_t o, size_t len)
 {
-	size_t k = len ? mv_fv_chunk_of(old, o) : old->nr_chunks;
+	size_t k, e, end = o + len;
 	int ret = 0;
 
-	for (; k < old->nr_chunks && old->chunk_first[k] < o + len && !ret;
-	     k++) {
-		struct mv_view_chunk *ch = old->chunks[k];
-		size_t a = old->chunk_first[k], b = old->chunk_first[k + 1];
-		size_t from = a > o ? a : o, to = b < o + len ? b : o + len;
+	if (!len)
+		return 0;
+	k = mv_fv_chunk_of(old, o);
+	e = end == old->nr ? old->nr_chunks : mv_fv_chunk_of(old, end);
+	/* [k, e) overlap the run, chunk e (if any) starts at or before its
+	 * end; copied: a partial first chunk, or chunks while the ranges
+	 * pending are too few for a chunk of their own */
+	while (!ret && o < end &&
+	       (old->chunk_first[k] < o ||
+		(old->nr_chunks == 1 &&
+		 old->chunks[k]->nr < MV_VIEW_CHUNK / 2) ||
+		(cb->n_pend && cb->n_pend < MV_VIEW_CHUNK / 2))) {
+		size_t to = old->chunk_first[k + 1] < end ?
+				    old->chunk_first[k + 1] :
+				    end;
 
-		if (from == a && to == b && ch->nr >= MV_VIEW_CHUNK / 2 &&
-		    (!cb->n_pend || cb->n_pend >= MV_VIEW_CHUNK / 2)) {
-			ret = cb_flush(cb);
-			if (!ret)
-				ret = cb_push(cb, ch);
-			if (!ret)
-				atomic_fetch_add(&ch->refs, 1);
-		} else {
-			ret = cb_slice(cb, &ch->r[from - a], to - from, false);
-		}
+		ret = cb_slice(cb, &old->chunks[k]->r[o - old->chunk_first[k]],
+			       to - o, false);
+		o = to;
+		k++;
 	}
+	if (ret || o == end)
+		return ret;
+	/* whole chunks [k, e), then a partial one */
+	if (k < e) {
+		ret = cb_flush(cb);
+		if (!ret)
+			ret = cb_share(cb, old, k, e);
+	}
+	if (!ret && old->chunk_first[e] < end) /* here e < nr_chunks */
+		ret = cb_slice(cb, old->chunks[e]->r, end - old->chunk_first[e],
+			       false);
 	return ret;
 }
 
@@ -636,6 +693,7 @@ static int cb_end(struct chunk_build *cb)
 
 	if (cb->n_pend && cb->n_pend < MV_VIEW_CHUNK / 2 && cb->nr) {
 		cb->popped = cb->ch[--cb->nr];
+		cb->total -= cb->popped->nr;
 		ret = cb_slice(cb, cb->popped->r, cb->popped->nr, true);
 		if (ret)
 			return ret;
@@ -669,13 +727,10 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		ret = cb_slice(&cb, c->out + pos, c->nr_out - pos, false);
 	if (!ret)
 		ret = cb_end(&cb);
+	if (!ret && !cb.first)
+		ret = cb_reserve(&cb, 1); /* the empty view's chunk_first */
 	if (!ret)
 		ret = view_new(c->m, root, &fv);
-	if (!ret) {
-		fv->chunk_first = malloc((cb.nr + 1) * sizeof(size_t));
-		if (!fv->chunk_first)
-			ret = -ENOMEM;
-	}
 	if (cb.popped)
 		mv_view_chunk_put(cb.popped);
 	free(cb.pend);
@@ -684,18 +739,15 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		for (k = 0; k < cb.nr; k++)
 			mv_view_chunk_put(cb.ch[k]);
 		free(cb.ch);
+		free(cb.first);
 		free(c->same);
-		if (fv) {
-			mv_flatview_unref(fv);
-		}
 		return ret;
 	}
 	fv->chunks = cb.ch;
+	fv->chunk_first = cb.first;
 	fv->nr_chunks = cb.nr;
-	fv->chunk_first[0] = 0;
-	for (k = 0; k < cb.nr; k++)
-		fv->chunk_first[k + 1] = fv->chunk_first[k] + cb.ch[k]->nr;
-	fv->nr = fv->chunk_first[cb.nr];
+	fv->chunk_first[cb.nr] = cb.total;
+	fv->nr = cb.total;
 	fv->same = c->same;
 	fv->nr_same = c->nr_same;
 	c->m->stats.renders++;
