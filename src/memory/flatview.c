@@ -66,6 +66,7 @@ static void flatview_destroy(struct mv_flatview *fv)
 		mv_view_chunk_put(fv->chunks[k]);
 	free(fv->chunks);
 	free(fv->chunk_first);
+	free(fv->chunk_addr);
 	if (fv->root)
 		mv_region_unref(fv->root);
 	mv_range_table_free(atomic_load(&fv->table));
@@ -177,28 +178,25 @@ static u128 range_key(const struct mv_flat_range *r, bool by_first)
 size_t mv_flatview_search(const struct mv_flatview *fv, size_t from, u128 key,
 			  bool by_first)
 {
-	size_t k, lo, hi;
+	size_t k, lo = 0, hi = fv->nr_chunks, i;
 	const struct mv_view_chunk *ch;
 
 	if (from >= fv->nr)
 		return fv->nr;
-	/* the first chunk from @from's on whose last range reaches @key */
-	lo = mv_fv_chunk_of(fv, from);
-	hi = fv->nr_chunks;
-	while (lo < hi) {
+	/* The last chunk starting at or before @key (or the first): the
+	 * ranges are sorted and disjoint, so the answer is in it or is the
+	 * next chunk's first range. */
+	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		ch = fv->chunks[mid];
-		if (range_key(&ch->r[ch->nr - 1], by_first) < key)
-			lo = mid + 1;
+		if ((u128)fv->chunk_addr[mid] <= key)
+			lo = mid;
 		else
 			hi = mid;
 	}
 	k = lo;
-	if (k == fv->nr_chunks)
-		return fv->nr;
 	ch = fv->chunks[k];
-	lo = from > fv->chunk_first[k] ? from - fv->chunk_first[k] : 0;
+	lo = 0;
 	hi = ch->nr;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -208,7 +206,8 @@ size_t mv_flatview_search(const struct mv_flatview *fv, size_t from, u128 key,
 		else
 			hi = mid;
 	}
-	return fv->chunk_first[k] + lo;
+	i = fv->chunk_first[k] + lo;
+	return i > from ? i : from; /* the keys grow with the index */
 }
 
 size_t mv_flatview_index_at_or_after(const struct mv_flatview *fv,
@@ -318,7 +317,8 @@ static int check_chunks(const struct mv_flatview *fv, char *why, size_t len)
 	for (k = 0; k < fv->nr_chunks; k++) {
 		const struct mv_view_chunk *ch = fv->chunks[k];
 
-		if (fv->chunk_first[k + 1] - fv->chunk_first[k] != ch->nr)
+		if (fv->chunk_first[k + 1] - fv->chunk_first[k] != ch->nr ||
+		    fv->chunk_addr[k] != ch->r[0].first)
 			return fail(why, len, fv->chunk_first[k],
 				    "chunk index disagrees with its chunk");
 		if (!ch->nr || ch->nr > MV_VIEW_CHUNK ||

@@ -149,6 +149,7 @@ struct mv_flatview {
 	size_t nr;
 	struct mv_view_chunk **chunks;
 	size_t *chunk_first;
+	uint64_t *chunk_addr; /* where each chunk's first range starts */
 	size_t nr_chunks;
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;

@@ -508,7 +508,8 @@ struct slice {
 
 struct chunk_build {
 	struct mv_view_chunk **ch;
-	size_t *first; /* range index where each chunk starts */
+	size_t *first;	/* range index where each chunk starts */
+	uint64_t *addr; /* address where each chunk starts */
 	size_t nr, cap, total;
 	struct slice *pend;
 	size_t nr_pend, cap_pend, n_pend; /* @n_pend: ranges pending */
@@ -520,6 +521,7 @@ static int cb_reserve(struct chunk_build *cb, size_t n)
 {
 	size_t cap = cb->cap ? cb->cap : 16;
 	struct mv_view_chunk **a;
+	uint64_t *ad;
 	size_t *f;
 
 	if (cb->nr + n <= cb->cap)
@@ -535,6 +537,10 @@ static int cb_reserve(struct chunk_build *cb, size_t n)
 	if (!f)
 		return -ENOMEM;
 	cb->first = f;
+	ad = realloc(cb->addr, cap * sizeof(*ad));
+	if (!ad)
+		return -ENOMEM;
+	cb->addr = ad;
 	cb->cap = cap;
 	return 0;
 }
@@ -546,6 +552,7 @@ static int cb_push(struct chunk_build *cb, struct mv_view_chunk *ch)
 	if (ret)
 		return ret;
 	cb->first[cb->nr] = cb->total;
+	cb->addr[cb->nr] = ch->r[0].first;
 	cb->ch[cb->nr++] = ch;
 	cb->total += ch->nr;
 	return 0;
@@ -630,6 +637,7 @@ static int cb_share(struct chunk_build *cb, const struct mv_flatview *old,
 	if (ret)
 		return ret;
 	memcpy(&cb->ch[cb->nr], &old->chunks[k], n * sizeof(*cb->ch));
+	memcpy(&cb->addr[cb->nr], &old->chunk_addr[k], n * sizeof(*cb->addr));
 	for (j = 0; j < n; j++) {
 		cb->first[cb->nr + j] = old->chunk_first[k + j] + delta;
 		cb->ch[cb->nr + j]->refs++;
@@ -713,6 +721,10 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 	size_t pos = 0, k, shift = 0;
 
 	free(c->frags);
+	if (!ret) /* as many chunks as the old view, give or take a few */
+		ret = cb_reserve(&cb, (c->old ? c->old->nr_chunks : 0) +
+					      c->nr_out / (MV_VIEW_CHUNK / 2) +
+					      4);
 	for (k = 0; k < c->nr_same && !ret; k++) {
 		struct mv_view_same *s = &c->same[k];
 
@@ -727,8 +739,6 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		ret = cb_slice(&cb, c->out + pos, c->nr_out - pos, false);
 	if (!ret)
 		ret = cb_end(&cb);
-	if (!ret && !cb.first)
-		ret = cb_reserve(&cb, 1); /* the empty view's chunk_first */
 	if (!ret)
 		ret = view_new(c->m, root, &fv);
 	if (cb.popped)
@@ -740,11 +750,13 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 			mv_view_chunk_put(cb.ch[k]);
 		free(cb.ch);
 		free(cb.first);
+		free(cb.addr);
 		free(c->same);
 		return ret;
 	}
 	fv->chunks = cb.ch;
 	fv->chunk_first = cb.first;
+	fv->chunk_addr = cb.addr;
 	fv->nr_chunks = cb.nr;
 	fv->chunk_first[cb.nr] = cb.total;
 	fv->nr = cb.total;
