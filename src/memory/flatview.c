@@ -264,12 +264,19 @@ const struct mv_flat_range *
 mv_flatview_lookup_hint(const struct mv_flatview *fv, uint64_t addr,
 			struct mv_range_hint *hint)
 {
+	struct mv_flatview *w = (struct mv_flatview *)fv;
 	const struct mv_range_table *t;
 	const struct mv_range *r;
 
 	if (fv->nr <= 2) /* nothing to gain from a table */
 		return bsearch_range(fv, addr);
-	t = view_table(fv);
+	t = atomic_load_explicit(&w->table, memory_order_acquire);
+	if (!t &&
+	    atomic_fetch_add_explicit(&w->lookups, 1, memory_order_relaxed) <
+		    fv->nr / MV_TABLE_AFTER)
+		return bsearch_range(fv, addr); /* O(log n), no build yet */
+	if (!t)
+		t = view_table(fv);
 	if (!t)
 		return bsearch_range(fv, addr);
 	r = mv_range_table_lookup(t, addr, hint);

@@ -155,10 +155,21 @@ struct mv_flatview {
 	struct mv_view_same *same;
 	size_t nr_same;
 	_Atomic(struct mv_flat_range *) flat;
-	/* the range table over the ranges, built by the first lookup that
-	 * needs it (readers race to install it; the loser frees its copy) */
+	/* the range table over the ranges, built by a lookup once the view
+	 * has served @nr / MV_TABLE_AFTER lookups by binary search over the
+	 * chunks (@lookups counts them), so that its O(n) build is paid
+	 * for by lookups, not by commits; readers race to install it, the
+	 * loser frees its copy */
 	_Atomic(struct mv_range_table *) table;
+	atomic_size_t lookups;
 };
+
+/*
+ * A view builds its range table (O(n)) only after n / MV_TABLE_AFTER
+ * lookups by binary search over its chunks, so a view replaced after a
+ * few lookups (a commit per memslot change) never pays for one.
+ */
+#define MV_TABLE_AFTER 16
 
 /* The chunk of @fv holding range @i (< @fv->nr). */
 static inline size_t mv_fv_chunk_of(const struct mv_flatview *fv, size_t i)

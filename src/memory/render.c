@@ -18,12 +18,11 @@
  * case produces fragments already sorted and step 2 is a single pass.
  *
  * A commit re-renders only its windows (mv_render_splice): the old ranges
- * between them are found by binary search and copied as whole runs, which
- * the new view records (struct mv_view_same) so that the listener diff
- * skips them, and the view's region references are taken per batch of
- * ranges naming one region (struct mv_view_batch), the copied runs'
- * batches coming from the old view: nothing but the memcpy of the range
- * array walks the unchanged part.
+ * between them are found by binary search and kept as runs, which the new
+ * view records (struct mv_view_same) so that the listener diff skips them;
+ * the new view shares the old one's chunks (struct mv_view_chunk) wholly
+ * inside the runs, with their region references, and copies only the
+ * chunks at the seams: nothing walks the unchanged ranges.
  */
 #include <errno.h>
 #include <stdlib.h>

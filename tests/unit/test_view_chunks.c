@@ -302,12 +302,47 @@ static void test_references_balanced(void **state)
 	mv_machine_free(w.m);
 }
 
+/* A new view answers lookups by binary search until it has served
+ * nr / MV_TABLE_AFTER of them; then it builds its range table. */
+static void test_range_table_built_after_lookups(void **state)
+{
+	struct world w;
+	struct mv_flatview *fv;
+	size_t i, n;
+
+	(void)state;
+	world_init(&w, 3);
+	assert_int_equal(mv_region_set_enabled(w.alias[5], false), 0);
+	fv = w.as->view;
+	n = fv->nr / MV_TABLE_AFTER;
+	for (i = 0; i < n; i++) {
+		const struct mv_flat_range *r = mv_fv_at(fv, i % fv->nr);
+
+		assert_ptr_equal(mv_flatview_lookup(fv, r->first), r);
+		assert_null(atomic_load(&fv->table));
+	}
+	assert_ptr_equal(mv_flatview_lookup(fv, mv_fv_at(fv, 7)->last),
+			 mv_fv_at(fv, 7));
+	assert_non_null(atomic_load(&fv->table));
+	assert_null(mv_flatview_lookup(fv, mv_fv_at(fv, 7)->last + 1));
+	mv_machine_free(w.m);
+	for (i = 0; i < NR_ALIAS; i++)
+		mv_region_unref(w.alias[i]);
+	for (i = 0; i < NR_COVER; i++)
+		mv_region_unref(w.cover[i]);
+	for (i = 0; i < NR_LEAF; i++)
+		mv_region_unref(w.leaf[i]);
+	mv_region_unref(w.ram);
+	mv_region_unref(w.root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_splices_equal_full_render),
 		cmocka_unit_test(test_one_change_shares_the_rest),
 		cmocka_unit_test(test_references_balanced),
+		cmocka_unit_test(test_range_table_built_after_lookups),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
