@@ -32,14 +32,49 @@ static void ranges_ref(const struct mv_flat_range *r, size_t n, bool take)
 	}
 }
 
-struct mv_view_chunk *mv_view_chunk_alloc(size_t n)
+/* A free chunk id (its count set to 1), or -ENOMEM. */
+static int64_t chunk_id_new(struct mv_machine *m)
+{
+	uint32_t id;
+
+	if (m->nr_free_chunk_ids) {
+		id = m->free_chunk_ids[--m->nr_free_chunk_ids];
+	} else {
+		if (m->nr_chunk_ids == m->cap_chunk_ids) {
+			size_t cap = m->cap_chunk_ids ? 2 * m->cap_chunk_ids :
+							64;
+			long *r = realloc(m->chunk_refs, cap * sizeof(*r));
+			uint32_t *f;
+
+			if (!r)
+				return -ENOMEM;
+			m->chunk_refs = r;
+			/* every id can be free at once */
+			f = realloc(m->free_chunk_ids, cap * sizeof(*f));
+			if (!f)
+				return -ENOMEM;
+			m->free_chunk_ids = f;
+			m->cap_chunk_ids = cap;
+		}
+		if (m->nr_chunk_ids >= UINT32_MAX)
+			return -ENOMEM;
+		id = (uint32_t)m->nr_chunk_ids++;
+	}
+	m->chunk_refs[id] = 1;
+	return id;
+}
+
+struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n)
 {
 	struct mv_view_chunk *ch =
 		malloc(sizeof(*ch) + n * sizeof(struct mv_flat_range));
+	int64_t id = ch ? chunk_id_new(m) : -ENOMEM;
 
-	if (!ch)
+	if (id < 0) {
+		free(ch);
 		return NULL;
-	ch->refs = 1;
+	}
+	ch->id = (uint32_t)id;
 	ch->nr = n;
 	return ch;
 }
@@ -49,12 +84,17 @@ void mv_view_chunk_seal(struct mv_view_chunk *ch)
 	ranges_ref(ch->r, ch->nr, true);
 }
 
-void mv_view_chunk_put(struct mv_view_chunk *ch)
+static void chunk_free(struct mv_machine *m, struct mv_view_chunk *ch)
 {
-	if (--ch->refs)
-		return;
+	m->free_chunk_ids[m->nr_free_chunk_ids++] = ch->id;
 	ranges_ref(ch->r, ch->nr, false);
 	free(ch);
+}
+
+void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch)
+{
+	if (!--m->chunk_refs[ch->id])
+		chunk_free(m, ch);
 }
 
 static void flatview_destroy(struct mv_flatview *fv)
@@ -62,9 +102,11 @@ static void flatview_destroy(struct mv_flatview *fv)
 	struct mv_machine *m = fv->machine;
 	size_t k;
 
-	for (k = 0; k < fv->nr_chunks; k++)
-		mv_view_chunk_put(fv->chunks[k]);
+	for (k = 0; k < fv->nr_chunks; k++) /* the chunks only when freed */
+		if (!--m->chunk_refs[fv->chunk_id[k]])
+			chunk_free(m, fv->chunks[k]);
 	free(fv->chunks);
+	free(fv->chunk_id);
 	free(fv->chunk_first);
 	free(fv->chunk_addr);
 	if (fv->root)
@@ -332,7 +374,9 @@ static int check_chunks(const struct mv_flatview *fv, char *why, size_t len)
 		    (fv->nr_chunks > 1 && ch->nr < MV_VIEW_CHUNK / 2))
 			return fail(why, len, fv->chunk_first[k],
 				    "chunk too small or too big");
-		if (ch->refs < 1)
+		if (fv->chunk_id[k] != ch->id ||
+		    ch->id >= fv->machine->nr_chunk_ids ||
+		    fv->machine->chunk_refs[ch->id] < 1)
 			return fail(why, len, fv->chunk_first[k],
 				    "chunk without references");
 	}

@@ -109,16 +109,18 @@ struct mv_view_same {
  * struct mv_view_chunk - an immutable piece of a flat view's ranges, shared
  * by every view spliced from one that has it.  It holds one reference per
  * range on the range's region (so views sharing it share those), taken and
- * dropped a run of equal regions at a time; @refs counts the views naming
- * it.  Like region references, @refs changes only in writer context (a
- * view is destroyed there), so it is a plain integer.  A view's chunks hold at most MV_VIEW_CHUNK ranges each and, when
+ * dropped a run of equal regions at a time.  The count of views naming it
+ * is not in the chunk but in the machine's @chunk_refs[@id], next to the
+ * others, so that sharing or releasing a view's chunks touches neither
+ * the chunks nor more cache lines than the index itself; like region
+ * references it changes only in writer context, so it is plain.  A view's chunks hold at most MV_VIEW_CHUNK ranges each and, when
  * the view has more than one chunk, at least MV_VIEW_CHUNK / 2, so a
  * splice keeps the index short (mv_flatview_check() verifies it).
  */
 #define MV_VIEW_CHUNK 128
 
 struct mv_view_chunk {
-	long refs;
+	uint32_t id;
 	size_t nr;
 	struct mv_flat_range r[];
 };
@@ -150,6 +152,7 @@ struct mv_flatview {
 	struct mv_view_chunk **chunks;
 	size_t *chunk_first;
 	uint64_t *chunk_addr; /* where each chunk's first range starts */
+	uint32_t *chunk_id;   /* each chunk's @id */
 	size_t nr_chunks;
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;
@@ -220,9 +223,9 @@ mv_fv_cur(const struct mv_flatview *fv, size_t *k, size_t i)
  * (it must be sealed before it is put).  mv_view_chunk_put() drops a view's
  * reference on a chunk.
  */
-struct mv_view_chunk *mv_view_chunk_alloc(size_t n);
+struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n);
 void mv_view_chunk_seal(struct mv_view_chunk *ch);
-void mv_view_chunk_put(struct mv_view_chunk *ch);
+void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch);
 
 /*
  * struct mv_as - an address space.  @view is the current view (the AS
@@ -346,6 +349,12 @@ struct mv_machine {
 	 * every read-side section loads it (padded, not aligned: the
 	 * machine comes from malloc).
 	 */
+	/* view references of each chunk by @id (struct mv_view_chunk), and
+	 * the ids free for reuse */
+	long *chunk_refs;
+	size_t nr_chunk_ids, cap_chunk_ids;
+	uint32_t *free_chunk_ids;
+	size_t nr_free_chunk_ids;
 	char readers_seen_pad0[64];
 	atomic_int readers_seen;
 	char readers_seen_pad1[64];

@@ -509,6 +509,8 @@ struct chunk_build {
 	struct mv_view_chunk **ch;
 	size_t *first;	/* range index where each chunk starts */
 	uint64_t *addr; /* address where each chunk starts */
+	uint32_t *id;	/* each chunk's id */
+	struct mv_machine *m;
 	size_t nr, cap, total;
 	struct slice *pend;
 	size_t nr_pend, cap_pend, n_pend; /* @n_pend: ranges pending */
@@ -521,6 +523,7 @@ static int cb_reserve(struct chunk_build *cb, size_t n)
 	size_t cap = cb->cap ? cb->cap : 16;
 	struct mv_view_chunk **a;
 	uint64_t *ad;
+	uint32_t *id;
 	size_t *f;
 
 	if (cb->nr + n <= cb->cap)
@@ -540,6 +543,10 @@ static int cb_reserve(struct chunk_build *cb, size_t n)
 	if (!ad)
 		return -ENOMEM;
 	cb->addr = ad;
+	id = realloc(cb->id, cap * sizeof(*id));
+	if (!id)
+		return -ENOMEM;
+	cb->id = id;
 	cb->cap = cap;
 	return 0;
 }
@@ -552,6 +559,7 @@ static int cb_push(struct chunk_build *cb, struct mv_view_chunk *ch)
 		return ret;
 	cb->first[cb->nr] = cb->total;
 	cb->addr[cb->nr] = ch->r[0].first;
+	cb->id[cb->nr] = ch->id;
 	cb->ch[cb->nr++] = ch;
 	cb->total += ch->nr;
 	return 0;
@@ -594,7 +602,7 @@ static int cb_flush(struct chunk_build *cb)
 
 	for (j = 0; j < nch; j++) {
 		size_t n = cb->n_pend / nch + (j < cb->n_pend % nch);
-		struct mv_view_chunk *ch = mv_view_chunk_alloc(n);
+		struct mv_view_chunk *ch = mv_view_chunk_alloc(cb->m, n);
 		size_t got = 0;
 
 		if (!ch)
@@ -616,7 +624,7 @@ static int cb_flush(struct chunk_build *cb)
 		mv_view_chunk_seal(ch);
 		ret = cb_push(cb, ch);
 		if (ret) {
-			mv_view_chunk_put(ch);
+			mv_view_chunk_put(cb->m, ch);
 			return ret;
 		}
 	}
@@ -637,9 +645,10 @@ static int cb_share(struct chunk_build *cb, const struct mv_flatview *old,
 		return ret;
 	memcpy(&cb->ch[cb->nr], &old->chunks[k], n * sizeof(*cb->ch));
 	memcpy(&cb->addr[cb->nr], &old->chunk_addr[k], n * sizeof(*cb->addr));
+	memcpy(&cb->id[cb->nr], &old->chunk_id[k], n * sizeof(*cb->id));
 	for (j = 0; j < n; j++) {
 		cb->first[cb->nr + j] = old->chunk_first[k + j] + delta;
-		cb->ch[cb->nr + j]->refs++;
+		cb->m->chunk_refs[old->chunk_id[k + j]]++;
 	}
 	cb->nr += n;
 	cb->total = old->chunk_first[e] + delta;
@@ -715,7 +724,7 @@ static int cb_end(struct chunk_build *cb)
 static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		       struct mv_flatview **out)
 {
-	struct chunk_build cb = { 0 };
+	struct chunk_build cb = { .m = c->m };
 	struct mv_flatview *fv = NULL;
 	size_t pos = 0, k, shift = 0;
 
@@ -741,21 +750,23 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 	if (!ret)
 		ret = view_new(c->m, root, &fv);
 	if (cb.popped)
-		mv_view_chunk_put(cb.popped);
+		mv_view_chunk_put(c->m, cb.popped);
 	free(cb.pend);
 	free(c->out);
 	if (ret) {
 		for (k = 0; k < cb.nr; k++)
-			mv_view_chunk_put(cb.ch[k]);
+			mv_view_chunk_put(c->m, cb.ch[k]);
 		free(cb.ch);
 		free(cb.first);
 		free(cb.addr);
+		free(cb.id);
 		free(c->same);
 		return ret;
 	}
 	fv->chunks = cb.ch;
 	fv->chunk_first = cb.first;
 	fv->chunk_addr = cb.addr;
+	fv->chunk_id = cb.id;
 	fv->nr_chunks = cb.nr;
 	fv->chunk_first[cb.nr] = cb.total;
 	fv->nr = cb.total;
