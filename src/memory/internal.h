@@ -410,7 +410,7 @@ void mv_txn_mark_dirty_all(struct mv_machine *m);
 void mv_txn_clear_dirty(struct mv_machine *m);
 /* txn.c: forget an open transaction's undo log (machine teardown). */
 void mv_txn_discard(struct mv_machine *m);
-/* region.c: @n references at once (a view's batch of ranges). */
+/* region.c: @n references at once (a chunk's run of ranges). */
 void mv_region_ref_n(struct mv_region *r, long n);
 void mv_region_unref_n(struct mv_region *r, long n);
 /* txn.c: record how to undo a change (see struct mv_undo). */
