@@ -11,9 +11,13 @@
  * regions go exactly when the last view naming them does).
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "helpers.h"
 #include "internal.h" /* src/memory: chunks, mv_render */
@@ -336,6 +340,79 @@ static void test_range_table_built_after_lookups(void **state)
 	mv_region_unref(w.root);
 }
 
+struct reader {
+	struct mv_as *as;
+	atomic_int inside;
+	uint64_t sum;
+};
+
+/* Inside a read-side section: hold the view while the writer commits,
+ * then read every range of it (ASan: nothing may have been freed). */
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	struct mv_flatview *fv = mv_as_read_begin(rd->as);
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	size_t i, k = 0;
+
+	atomic_store(&rd->inside, 1);
+	nanosleep(&ts, NULL); /* the writer commits meanwhile */
+	for (i = 0; i < fv->nr; i++) {
+		const struct mv_flat_range *r = mv_fv_cur(fv, &k, i);
+
+		rd->sum += r->first + (uint64_t)mv_region_size(r->mr);
+	}
+	mv_as_read_end();
+	return NULL;
+}
+
+/*
+ * A commit releases the replaced view at once when no read-side section
+ * began since the last grace period, and waits for one otherwise: a
+ * reader holding the old view keeps it (and its chunks and regions)
+ * valid until it leaves its section.
+ */
+static void test_reader_keeps_replaced_view(void **state)
+{
+	struct world w;
+	struct reader rd = { 0 };
+	struct mv_region *l;
+	pthread_t t;
+	int i;
+
+	(void)state;
+	world_init(&w, 5);
+	rd.as = w.as;
+	/* no reader yet: the old view goes at the end of the commit */
+	l = w.leaf[0];
+	w.leaf[0] = NULL;
+	assert_int_equal(mv_region_del_subregion(w.root, l), 0);
+	mv_region_unref(l);
+	assert_int_equal(mv_ramblock_count(w.m), NR_LEAF);
+	/* a reader holds the view naming leaf1 while it is deleted */
+	assert_int_equal(pthread_create(&t, NULL, reader_main, &rd), 0);
+	while (!atomic_load(&rd.inside))
+		sched_yield();
+	l = w.leaf[1];
+	w.leaf[1] = NULL;
+	assert_int_equal(mv_region_del_subregion(w.root, l), 0);
+	mv_region_unref(l);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(rd.sum != 0);
+	/* the commit waited for the reader, then released it all */
+	assert_int_equal(mv_ramblock_count(w.m), NR_LEAF - 1);
+	check_view(&w);
+	mv_machine_free(w.m);
+	for (i = 0; i < NR_ALIAS; i++)
+		mv_region_unref(w.alias[i]);
+	for (i = 0; i < NR_COVER; i++)
+		mv_region_unref(w.cover[i]);
+	for (i = 2; i < NR_LEAF; i++)
+		mv_region_unref(w.leaf[i]);
+	mv_region_unref(w.ram);
+	mv_region_unref(w.root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_one_change_shares_the_rest),
 		cmocka_unit_test(test_references_balanced),
 		cmocka_unit_test(test_range_table_built_after_lookups),
+		cmocka_unit_test(test_reader_keeps_replaced_view),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
