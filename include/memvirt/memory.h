@@ -328,7 +328,12 @@ struct mv_flatview *mv_as_get_flatview(struct mv_as *as);
  */
 void mv_flatview_ref(struct mv_flatview *fv);
 void mv_flatview_unref(struct mv_flatview *fv);
-/* Borrowed: the ranges, sorted by address, valid while @fv is held. */
+/*
+ * Borrowed: the ranges, sorted by address, valid while @fv is held.  The
+ * view stores them in chunks; this array is built on the first call for
+ * @fv (O(n); any thread, concurrent callers get the same array) and kept
+ * with the view.  NULL with *@nr = 0 if that allocation fails.
+ */
 const struct mv_flat_range *mv_flatview_ranges(const struct mv_flatview *fv,
 					       size_t *nr);
 /* The region the view was rendered from, or NULL for the empty view. */

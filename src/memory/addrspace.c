@@ -128,7 +128,15 @@ void mv_as_set_view(struct mv_as *as, struct mv_flatview *fv)
 
 struct mv_flatview *mv_as_read_begin(struct mv_as *as)
 {
+	struct mv_machine *m = as->machine;
+
 	urcu_bp_read_lock();
+	/* Tell the writer that a grace period is needed (internal.h). */
+	if (!atomic_load_explicit(&m->readers_seen, memory_order_relaxed)) {
+		atomic_store_explicit(&m->readers_seen, 1,
+				      memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+	}
 	return __atomic_load_n(&as->view, __ATOMIC_ACQUIRE);
 }
 
@@ -191,10 +199,10 @@ int mv_as_hva_to_gpas(struct mv_as *as, const void *hva, mv_gpa_t *gpas,
 {
 	const struct mv_flatview *fv = as->view;
 	const uint8_t *p = hva;
-	size_t i, n = 0;
+	size_t i, n = 0, k = 0;
 
 	for (i = 0; i < fv->nr; i++) {
-		const struct mv_flat_range *r = &fv->ranges[i];
+		const struct mv_flat_range *r = mv_fv_cur(fv, &k, i);
 		const uint8_t *lo;
 
 		if (!range_is_ram(r))

@@ -50,7 +50,7 @@ static void locate(const struct mv_flatview *fv, uint64_t addr, uint64_t len,
 	p->fr = NULL;
 	p->mr = NULL;
 	p->addr1 = addr;
-	p->len = i < fv->nr ? clamp_len(addr, len, fv->ranges[i].first - 1) :
+	p->len = i < fv->nr ? clamp_len(addr, len, mv_fv_at(fv, i)->first - 1) :
 			      len;
 }
 

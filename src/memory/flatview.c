@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -15,29 +16,104 @@ void mv_flatview_ref(struct mv_flatview *fv)
 	atomic_fetch_add(&fv->refcount, 1);
 }
 
+/* Take (@take) or drop the references of @n ranges, a run at a time. */
+static void ranges_ref(const struct mv_flat_range *r, size_t n, bool take)
+{
+	size_t i = 0, j;
+
+	while (i < n) {
+		for (j = i + 1; j < n && r[j].mr == r[i].mr; j++)
+			;
+		if (take)
+			mv_region_ref_n(r[i].mr, (long)(j - i));
+		else
+			mv_region_unref_n(r[i].mr, (long)(j - i));
+		i = j;
+	}
+}
+
+/* A free chunk id (its count set to 1), or -ENOMEM. */
+static int64_t chunk_id_new(struct mv_machine *m)
+{
+	uint32_t id;
+
+	if (m->nr_free_chunk_ids) {
+		id = m->free_chunk_ids[--m->nr_free_chunk_ids];
+	} else {
+		if (m->nr_chunk_ids == m->cap_chunk_ids) {
+			size_t cap = m->cap_chunk_ids ? 2 * m->cap_chunk_ids :
+							64;
+			long *r = realloc(m->chunk_refs, cap * sizeof(*r));
+			uint32_t *f;
+
+			if (!r)
+				return -ENOMEM;
+			m->chunk_refs = r;
+			/* every id can be free at once */
+			f = realloc(m->free_chunk_ids, cap * sizeof(*f));
+			if (!f)
+				return -ENOMEM;
+			m->free_chunk_ids = f;
+			m->cap_chunk_ids = cap;
+		}
+		if (m->nr_chunk_ids >= UINT32_MAX)
+			return -ENOMEM;
+		id = (uint32_t)m->nr_chunk_ids++;
+	}
+	m->chunk_refs[id] = 1;
+	return id;
+}
+
+struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n)
+{
+	struct mv_view_chunk *ch =
+		malloc(sizeof(*ch) + n * sizeof(struct mv_flat_range));
+	int64_t id = ch ? chunk_id_new(m) : -ENOMEM;
+
+	if (id < 0) {
+		free(ch);
+		return NULL;
+	}
+	ch->id = (uint32_t)id;
+	ch->nr = n;
+	return ch;
+}
+
+void mv_view_chunk_seal(struct mv_view_chunk *ch)
+{
+	ranges_ref(ch->r, ch->nr, true);
+}
+
+static void chunk_free(struct mv_machine *m, struct mv_view_chunk *ch)
+{
+	m->free_chunk_ids[m->nr_free_chunk_ids++] = ch->id;
+	ranges_ref(ch->r, ch->nr, false);
+	free(ch);
+}
+
+void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch)
+{
+	if (!--m->chunk_refs[ch->id])
+		chunk_free(m, ch);
+}
+
 static void flatview_destroy(struct mv_flatview *fv)
 {
 	struct mv_machine *m = fv->machine;
-	size_t i;
+	size_t k;
 
-	if (fv->batches) {
-		for (i = 0; i < fv->nr_batches; i++)
-			mv_region_unref_n(
-				fv->batches[i].mr,
-				(long)((i + 1 < fv->nr_batches ?
-						fv->batches[i + 1].start :
-						fv->nr) -
-				       fv->batches[i].start));
-	} else {
-		for (i = 0; i < fv->nr; i++)
-			mv_region_unref(fv->ranges[i].mr);
-	}
-	free(fv->batches);
+	for (k = 0; k < fv->nr_chunks; k++) /* the chunks only when freed */
+		if (!--m->chunk_refs[fv->chunk_id[k]])
+			chunk_free(m, fv->chunks[k]);
+	free(fv->chunks);
+	free(fv->chunk_id);
+	free(fv->chunk_first);
+	free(fv->chunk_addr);
 	if (fv->root)
 		mv_region_unref(fv->root);
 	mv_range_table_free(atomic_load(&fv->table));
+	free(atomic_load(&fv->flat));
 	free(fv->same);
-	free(fv->ranges);
 	free(fv);
 	mv_machine_put(m);
 }
@@ -72,7 +148,15 @@ void mv_reclaim(struct mv_machine *m)
 
 	if (urcu_bp_read_ongoing())
 		return;
-	if (m->nr_retired) {
+	/* The replaced views were unpublished before this fence; if no
+	 * read-side section began since the last grace period, none can
+	 * hold them and none needs waiting for (struct mv_machine). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (m->nr_retired &&
+	    atomic_load_explicit(&m->readers_seen, memory_order_relaxed)) {
+		atomic_store_explicit(&m->readers_seen, 0,
+				      memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
 		urcu_bp_synchronize_rcu();
 		mv_rcu_tsan_acquire();
 	}
@@ -89,11 +173,38 @@ void mv_reclaim(struct mv_machine *m)
 	}
 }
 
+/*
+ * The ranges as one array, built by the first caller and installed for
+ * every later one (readers race; the loser frees its copy).  NULL (and
+ * *@nr 0) only if the memory for it cannot be had.
+ */
 const struct mv_flat_range *mv_flatview_ranges(const struct mv_flatview *fv,
 					       size_t *nr)
 {
+	struct mv_flatview *w = (struct mv_flatview *)fv;
+	struct mv_flat_range *a =
+		atomic_load_explicit(&w->flat, memory_order_acquire);
+	struct mv_flat_range *expected = NULL;
+	size_t k;
+
 	*nr = fv->nr;
-	return fv->ranges;
+	if (a)
+		return a;
+	a = malloc((fv->nr ? fv->nr : 1) * sizeof(*a));
+	if (!a) {
+		*nr = 0;
+		return NULL;
+	}
+	for (k = 0; k < fv->nr_chunks; k++)
+		memcpy(&a[fv->chunk_first[k]], fv->chunks[k]->r,
+		       fv->chunks[k]->nr * sizeof(*a));
+	if (!atomic_compare_exchange_strong_explicit(&w->flat, &expected, a,
+						     memory_order_acq_rel,
+						     memory_order_acquire)) {
+		free(a); /* another reader was first */
+		a = expected;
+	}
+	return a;
 }
 
 struct mv_region *mv_flatview_root(const struct mv_flatview *fv)
@@ -101,20 +212,50 @@ struct mv_region *mv_flatview_root(const struct mv_flatview *fv)
 	return fv->root;
 }
 
-size_t mv_flatview_index_at_or_after(const struct mv_flatview *fv,
-				     uint64_t addr)
+static u128 range_key(const struct mv_flat_range *r, bool by_first)
 {
-	size_t lo = 0, hi = fv->nr;
+	return by_first ? r->first : r->last;
+}
 
+size_t mv_flatview_search(const struct mv_flatview *fv, size_t from, u128 key,
+			  bool by_first)
+{
+	size_t k, lo = 0, hi = fv->nr_chunks, i;
+	const struct mv_view_chunk *ch;
+
+	if (from >= fv->nr)
+		return fv->nr;
+	/* The last chunk starting at or before @key (or the first): the
+	 * ranges are sorted and disjoint, so the answer is in it or is the
+	 * next chunk's first range. */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((u128)fv->chunk_addr[mid] <= key)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	k = lo;
+	ch = fv->chunks[k];
+	lo = 0;
+	hi = ch->nr;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (fv->ranges[mid].last < addr)
+		if (range_key(&ch->r[mid], by_first) < key)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo;
+	i = fv->chunk_first[k] + lo;
+	return i > from ? i : from; /* the keys grow with the index */
+}
+
+size_t mv_flatview_index_at_or_after(const struct mv_flatview *fv,
+				     uint64_t addr)
+{
+	return mv_flatview_search(fv, 0, addr, false);
 }
 
 /* Binary search: the fallback while the range table cannot be built. */
@@ -122,10 +263,9 @@ static const struct mv_flat_range *bsearch_range(const struct mv_flatview *fv,
 						 uint64_t addr)
 {
 	size_t i = mv_flatview_index_at_or_after(fv, addr);
+	const struct mv_flat_range *r = i < fv->nr ? mv_fv_at(fv, i) : NULL;
 
-	if (i < fv->nr && fv->ranges[i].first <= addr)
-		return &fv->ranges[i];
-	return NULL;
+	return r && r->first <= addr ? r : NULL;
 }
 
 /* The view's range table, built and installed by the first caller. */
@@ -136,17 +276,20 @@ static struct mv_range_table *view_table(const struct mv_flatview *fv)
 		atomic_load_explicit(&w->table, memory_order_acquire);
 	struct mv_range_table *expected = NULL;
 	struct mv_range *ranges;
-	size_t i;
+	size_t i, k = 0;
 
 	if (t)
 		return t;
 	ranges = malloc((fv->nr ? fv->nr : 1) * sizeof(*ranges));
 	if (!ranges)
 		return NULL;
-	for (i = 0; i < fv->nr; i++)
-		ranges[i] = (struct mv_range){ .first = fv->ranges[i].first,
-					       .last = fv->ranges[i].last,
-					       .idx = i };
+	for (i = 0; i < fv->nr; i++) { /* @idx: the range itself */
+		const struct mv_flat_range *r = mv_fv_cur(fv, &k, i);
+
+		ranges[i] = (struct mv_range){ .first = r->first,
+					       .last = r->last,
+					       .idx = (uintptr_t)r };
+	}
 	if (mv_range_table_new(ranges, fv->nr, &t))
 		t = NULL;
 	free(ranges);
@@ -163,16 +306,23 @@ const struct mv_flat_range *
 mv_flatview_lookup_hint(const struct mv_flatview *fv, uint64_t addr,
 			struct mv_range_hint *hint)
 {
+	struct mv_flatview *w = (struct mv_flatview *)fv;
 	const struct mv_range_table *t;
 	const struct mv_range *r;
 
 	if (fv->nr <= 2) /* nothing to gain from a table */
 		return bsearch_range(fv, addr);
-	t = view_table(fv);
+	t = atomic_load_explicit(&w->table, memory_order_acquire);
+	if (!t &&
+	    atomic_fetch_add_explicit(&w->lookups, 1, memory_order_relaxed) <
+		    fv->nr / MV_TABLE_AFTER)
+		return bsearch_range(fv, addr); /* O(log n), no build yet */
+	if (!t)
+		t = view_table(fv);
 	if (!t)
 		return bsearch_range(fv, addr);
 	r = mv_range_table_lookup(t, addr, hint);
-	return r ? &fv->ranges[r->idx] : NULL;
+	return r ? (const struct mv_flat_range *)r->idx : NULL;
 }
 
 const struct mv_flat_range *mv_flatview_lookup(const struct mv_flatview *fv,
@@ -204,50 +354,58 @@ static int fail(char *why, size_t len, size_t i, const char *what)
 	return -EINVAL;
 }
 
-/* The batches cover the ranges in order, cut exactly where mr changes. */
-static int check_batches(const struct mv_flatview *fv, char *why, size_t len)
+/* The chunk index covers the ranges in order, chunks neither empty, too
+ * big nor (with more than one) too small. */
+static int check_chunks(const struct mv_flatview *fv, char *why, size_t len)
 {
-	size_t i, b = 0;
+	size_t k;
 
-	if (!fv->batches)
-		return 0;
-	if (!fv->nr != !fv->nr_batches)
-		return fail(why, len, 0, "batches do not cover the view");
-	for (i = 0; i < fv->nr; i++) {
-		bool cut = b < fv->nr_batches && fv->batches[b].start == i;
+	if (!fv->nr != !fv->nr_chunks || fv->chunk_first[0] != 0 ||
+	    fv->chunk_first[fv->nr_chunks] != fv->nr)
+		return fail(why, len, 0, "chunks do not cover the view");
+	for (k = 0; k < fv->nr_chunks; k++) {
+		const struct mv_view_chunk *ch = fv->chunks[k];
 
-		if (cut != (!i || fv->ranges[i - 1].mr != fv->ranges[i].mr))
-			return fail(why, len, i, "batch boundary misplaced");
-		if (cut)
-			b++;
-		if (fv->batches[b - 1].mr != fv->ranges[i].mr)
-			return fail(why, len, i, "batch names another region");
+		if (fv->chunk_first[k + 1] - fv->chunk_first[k] != ch->nr ||
+		    fv->chunk_addr[k] != ch->r[0].first)
+			return fail(why, len, fv->chunk_first[k],
+				    "chunk index disagrees with its chunk");
+		if (!ch->nr || ch->nr > MV_VIEW_CHUNK ||
+		    (fv->nr_chunks > 1 && ch->nr < MV_VIEW_CHUNK / 2))
+			return fail(why, len, fv->chunk_first[k],
+				    "chunk too small or too big");
+		if (fv->chunk_id[k] != ch->id ||
+		    ch->id >= fv->machine->nr_chunk_ids ||
+		    fv->machine->chunk_refs[ch->id] < 1)
+			return fail(why, len, fv->chunk_first[k],
+				    "chunk without references");
 	}
-	if (b != fv->nr_batches)
-		return fail(why, len, fv->nr, "batches past the view's end");
 	return 0;
 }
 
 int mv_flatview_check(const struct mv_flatview *fv, char *why, size_t len)
 {
-	size_t i;
+	const struct mv_flat_range *prev = NULL;
+	size_t i, k = 0;
+	int ret = check_chunks(fv, why, len);
 
+	if (ret)
+		return ret;
 	for (i = 0; i < fv->nr; i++) {
-		const struct mv_flat_range *r = &fv->ranges[i];
+		const struct mv_flat_range *r = mv_fv_cur(fv, &k, i);
 		u128 span = (u128)r->last - r->first + 1;
 
 		if (r->last < r->first)
 			return fail(why, len, i, "last < first");
-		if (!r->mr || !r->mr->terminates)
+		if (!r->mr || !r->mr->terminates || r->mr->refcount < 1)
 			return fail(why, len, i, "not a terminating region");
 		if ((u128)r->offset_in_region + span > r->mr->size)
 			return fail(why, len, i, "extends past its region");
-		if (!i)
-			continue;
-		if (fv->ranges[i - 1].last >= r->first)
+		if (prev && prev->last >= r->first)
 			return fail(why, len, i, "overlaps or is unsorted");
-		if (mv_flat_range_can_merge(&fv->ranges[i - 1], r))
+		if (prev && mv_flat_range_can_merge(prev, r))
 			return fail(why, len, i, "could merge with previous");
+		prev = r;
 	}
-	return check_batches(fv, why, len);
+	return 0;
 }

@@ -106,48 +106,126 @@ struct mv_view_same {
 };
 
 /*
- * struct mv_view_batch - ranges [@start, the next batch's @start or the
- * view's end) all name @mr (struct mv_flatview's @batches).
+ * struct mv_view_chunk - an immutable piece of a flat view's ranges, shared
+ * by every view spliced from one that has it.  It holds one reference per
+ * range on the range's region (so views sharing it share those), taken and
+ * dropped a run of equal regions at a time.  The count of views naming it
+ * is not in the chunk but in the machine's @chunk_refs[@id], next to the
+ * others, so that sharing or releasing a view's chunks touches neither
+ * the chunks nor more cache lines than the index itself; like region
+ * references it changes only in writer context, so it is plain.  A view's chunks hold at most MV_VIEW_CHUNK ranges each and, when
+ * the view has more than one chunk, at least MV_VIEW_CHUNK / 2, so a
+ * splice keeps the index short (mv_flatview_check() verifies it).
  */
-struct mv_view_batch {
-	size_t start;
-	struct mv_region *mr;
+#define MV_VIEW_CHUNK 128
+
+struct mv_view_chunk {
+	uint32_t id;
+	size_t nr;
+	struct mv_flat_range r[];
 };
 
 /*
- * struct mv_flatview - an immutable rendered view.  @ranges are sorted and
- * maximally merged; each range holds a reference on its region, and the
- * view holds one on @root and on the machine.  An address space's
- * reference on a replaced view is dropped by the writer after an RCU grace
- * period (mv_reclaim()); a last reference dropped outside writer context
- * queues the view on the machine's reclaim list for the writer.
- * @batches: the ranges cut where the region changes; the references of
- * the ranges (one per range, as always) are taken and dropped a batch at
- * a time, and a splice takes its copied runs' batches from the old view's,
- * so neither walks the unchanged ranges.  NULL when it could not be
- * allocated: then the references are taken range by range.
+ * struct mv_flatview - an immutable rendered view.  Its @nr ranges are
+ * sorted and maximally merged; they are stored in @chunks, chunk k holding
+ * ranges [@chunk_first[k], @chunk_first[k + 1]) (@chunk_first has
+ * @nr_chunks + 1 entries); read them with mv_fv_at() / mv_fv_cur().  The
+ * view holds a reference on each chunk, on @root and on the machine.  An
+ * address space's reference on a replaced view is dropped by the writer
+ * after an RCU grace period (mv_reclaim()); a last reference dropped
+ * outside writer context queues the view on the machine's reclaim list for
+ * the writer.
  * @gen: unique per machine (never 0).  A view spliced from another
  * (mv_render_splice) records that view's @gen as @base_gen and the runs
  * it copied unchanged in @same (sorted, disjoint on both sides), so the
  * listener diff against that view walks only what lies between the runs;
  * @base_gen is 0 for a full render.
+ * @flat: the ranges as one array (mv_flatview_ranges()), built by the
+ * first caller that needs it, as @table is.
  */
 struct mv_flatview {
 	atomic_long refcount;
 	struct mv_flatview *reclaim_next;
 	struct mv_machine *machine;
 	struct mv_region *root;
-	struct mv_flat_range *ranges;
 	size_t nr;
+	struct mv_view_chunk **chunks;
+	size_t *chunk_first;
+	uint64_t *chunk_addr; /* where each chunk's first range starts */
+	uint32_t *chunk_id;   /* each chunk's @id */
+	size_t nr_chunks;
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;
 	size_t nr_same;
-	struct mv_view_batch *batches;
-	size_t nr_batches;
-	/* the range table over @ranges, built by the first lookup that needs
-	 * it (readers race to install it; the loser frees its copy) */
+	_Atomic(struct mv_flat_range *) flat;
+	/* the range table over the ranges, built by a lookup once the view
+	 * has served @nr / MV_TABLE_AFTER lookups by binary search over the
+	 * chunks (@lookups counts them), so that its O(n) build is paid
+	 * for by lookups, not by commits; readers race to install it, the
+	 * loser frees its copy */
 	_Atomic(struct mv_range_table *) table;
+	atomic_size_t lookups;
 };
+
+/*
+ * A view builds its range table (O(n)) only after n / MV_TABLE_AFTER
+ * lookups by binary search over its chunks, so a view replaced after a
+ * few lookups (a commit per memslot change) never pays for one.
+ */
+#define MV_TABLE_AFTER 16
+
+/* The chunk of @fv holding range @i (< @fv->nr). */
+static inline size_t mv_fv_chunk_of(const struct mv_flatview *fv, size_t i)
+{
+	size_t lo = 0, hi = fv->nr_chunks;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fv->chunk_first[mid] <= i)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Range @i (< @fv->nr) of @fv. */
+static inline const struct mv_flat_range *mv_fv_at(const struct mv_flatview *fv,
+						   size_t i)
+{
+	size_t k = mv_fv_chunk_of(fv, i);
+
+	return &fv->chunks[k]->r[i - fv->chunk_first[k]];
+}
+
+/*
+ * Range @i (< @fv->nr) of @fv, *@k caching its chunk between calls (start
+ * it at 0): a walk in order costs one search per chunk.
+ */
+static inline const struct mv_flat_range *
+mv_fv_cur(const struct mv_flatview *fv, size_t *k, size_t i)
+{
+	if (*k >= fv->nr_chunks || i < fv->chunk_first[*k] ||
+	    i >= fv->chunk_first[*k + 1]) {
+		if (*k + 1 < fv->nr_chunks && i >= fv->chunk_first[*k + 1] &&
+		    i < fv->chunk_first[*k + 2])
+			++*k;
+		else
+			*k = mv_fv_chunk_of(fv, i);
+	}
+	return &fv->chunks[*k]->r[i - fv->chunk_first[*k]];
+}
+
+/*
+ * flatview.c: a chunk of @n ranges for the caller to fill (NULL without
+ * memory); once filled, mv_view_chunk_seal() takes its ranges' references
+ * (it must be sealed before it is put).  mv_view_chunk_put() drops a view's
+ * reference on a chunk.
+ */
+struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n);
+void mv_view_chunk_seal(struct mv_view_chunk *ch);
+void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch);
 
 /*
  * struct mv_as - an address space.  @view is the current view (the AS
@@ -261,6 +339,25 @@ struct mv_machine {
 	size_t nr_retired, cap_retired;
 	pthread_mutex_t reclaim_lock;
 	struct mv_flatview *reclaim; /* unreferenced by a reader thread */
+	/*
+	 * Set by a read-side section that finds it clear, before it loads
+	 * a view; cleared by the writer before each grace period.  Clear
+	 * when the writer looks (after publishing), no reader can hold a
+	 * view it replaced: those from before the clearing were waited
+	 * for, any later one would have set it (Dekker: seq_cst fences
+	 * between the store and the load on both sides).  Its own line:
+	 * every read-side section loads it (padded, not aligned: the
+	 * machine comes from malloc).
+	 */
+	/* view references of each chunk by @id (struct mv_view_chunk), and
+	 * the ids free for reuse */
+	long *chunk_refs;
+	size_t nr_chunk_ids, cap_chunk_ids;
+	uint32_t *free_chunk_ids;
+	size_t nr_free_chunk_ids;
+	char readers_seen_pad0[64];
+	atomic_int readers_seen;
+	char readers_seen_pad1[64];
 };
 
 /*
@@ -313,7 +410,7 @@ void mv_txn_mark_dirty_all(struct mv_machine *m);
 void mv_txn_clear_dirty(struct mv_machine *m);
 /* txn.c: forget an open transaction's undo log (machine teardown). */
 void mv_txn_discard(struct mv_machine *m);
-/* region.c: @n references at once (a view's batch of ranges). */
+/* region.c: @n references at once (a chunk's run of ranges). */
 void mv_region_ref_n(struct mv_region *r, long n);
 void mv_region_unref_n(struct mv_region *r, long n);
 /* txn.c: record how to undo a change (see struct mv_undo). */
@@ -385,6 +482,12 @@ mv_flatview_lookup_hint(const struct mv_flatview *fv, uint64_t addr,
 /* flatview.c: index of the first range that ends at or after @addr. */
 size_t mv_flatview_index_at_or_after(const struct mv_flatview *fv,
 				     uint64_t addr);
+/*
+ * flatview.c: the first index >= @from whose range starts (@by_first) or
+ * ends at or after @key; @fv->nr if none.
+ */
+size_t mv_flatview_search(const struct mv_flatview *fv, size_t from, u128 key,
+			  bool by_first);
 /* flatview.c */
 bool mv_flat_range_can_merge(const struct mv_flat_range *a,
 			     const struct mv_flat_range *b);

@@ -195,13 +195,14 @@ static int topology_pass(struct mv_as *as, const struct mv_flatview *old,
 			 size_t in, size_t en, bool adding,
 			 struct mv_event_log *log)
 {
+	size_t ko = 0, kn = 0;
 	int ret = 0;
 
 	while ((io < eo || in < en) && !ret) {
-		const struct mv_flat_range *fo = io < eo ? &old->ranges[io] :
-							   NULL;
-		const struct mv_flat_range *fn = in < en ? &new->ranges[in] :
-							   NULL;
+		const struct mv_flat_range *fo =
+			io < eo ? mv_fv_cur(old, &ko, io) : NULL;
+		const struct mv_flat_range *fn =
+			in < en ? mv_fv_cur(new, &kn, in) : NULL;
 
 		if (fo && (!fn || fo->first < fn->first ||
 			   (fo->first == fn->first && !range_equal(fo, fn)))) {
@@ -432,7 +433,7 @@ static void list_remove(struct mv_listener **list, size_t *nr,
 static void replay_del_one(struct mv_listener *l, struct mv_as *as,
 			   const struct mv_flatview *fv, size_t i)
 {
-	struct mv_section s = section_of(as, &fv->ranges[i]);
+	struct mv_section s = section_of(as, mv_fv_at(fv, i));
 
 	if (s.dirty_log_mask && l->ops->log_stop)
 		l->ops->log_stop(l, &s, s.dirty_log_mask, 0);
@@ -444,7 +445,7 @@ static void replay_del_one(struct mv_listener *l, struct mv_as *as,
 static int replay_add(struct mv_listener *l, struct mv_as *as)
 {
 	const struct mv_flatview *fv = as->view;
-	size_t i;
+	size_t i, k = 0;
 	int ret = 0;
 
 	if (l->ops->begin)
@@ -452,7 +453,7 @@ static int replay_add(struct mv_listener *l, struct mv_as *as)
 	if (as->machine->global_dirty_log && l->ops->log_global_start)
 		l->ops->log_global_start(l);
 	for (i = 0; i < fv->nr && !ret; i++) {
-		struct mv_section s = section_of(as, &fv->ranges[i]);
+		struct mv_section s = section_of(as, mv_fv_cur(fv, &k, i));
 
 		if (l->ops->region_add)
 			ret = l->ops->region_add(l, &s);
@@ -583,11 +584,12 @@ int mv_region_sync_dirty_bitmap(struct mv_machine *m, struct mv_region *mr)
 	for (i = 0; i < m->nr_listeners; i++) {
 		struct mv_listener *l = m->listeners[i];
 		const struct mv_flatview *fv = l->as->view;
+		size_t k = 0;
 
 		if (!l->ops->log_sync)
 			continue;
 		for (j = 0; j < fv->nr; j++) {
-			const struct mv_flat_range *fr = &fv->ranges[j];
+			const struct mv_flat_range *fr = mv_fv_cur(fv, &k, j);
 			struct mv_section s;
 			int ret;
 

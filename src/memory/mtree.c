@@ -299,8 +299,8 @@ static void print_view(FILE *f, struct mv_machine *m, struct mv_as *first,
 	if (!fv->nr)
 		fputs(INDENT "No rendered FlatView\n", f);
 	for (i = 0; i < fv->nr; i++) {
-		mv_print_flat_range(f, &fv->ranges[i], flags);
-		print_accel(f, m, fv, &fv->ranges[i], ac);
+		mv_print_flat_range(f, mv_fv_at(fv, i), flags);
+		print_accel(f, m, fv, mv_fv_at(fv, i), ac);
 		fputc('\n', f);
 	}
 }

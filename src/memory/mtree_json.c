@@ -103,7 +103,7 @@ static json_t *views_json(struct mv_machine *m)
 						      json_string(other->name));
 		for (i = 0; i < fv->nr; i++)
 			json_array_append_new(
-				ranges, range_json(m, fv, &fv->ranges[i]));
+				ranges, range_json(m, fv, mv_fv_at(fv, i)));
 		v = json_pack(
 			"{s:o, s:o, s:o}", "address_spaces", names, "root",
 			fv->root ? json_string(fv->root->name) : json_null(),

@@ -18,12 +18,11 @@
  * case produces fragments already sorted and step 2 is a single pass.
  *
  * A commit re-renders only its windows (mv_render_splice): the old ranges
- * between them are found by binary search and copied as whole runs, which
- * the new view records (struct mv_view_same) so that the listener diff
- * skips them, and the view's region references are taken per batch of
- * ranges naming one region (struct mv_view_batch), the copied runs'
- * batches coming from the old view: nothing but the memcpy of the range
- * array walks the unchanged part.
+ * between them are found by binary search and kept as runs, which the new
+ * view records (struct mv_view_same) so that the listener diff skips them;
+ * the new view shares the old one's chunks (struct mv_view_chunk) wholly
+ * inside the runs, with their region references, and copies only the
+ * chunks at the seams: nothing walks the unchanged ranges.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -50,8 +49,10 @@ struct render_ctx {
 	size_t nr, cap;
 	struct mv_flat_range *out;
 	size_t nr_out, cap_out;
-	/* a splice: the runs of old ranges copied as they are (room for
-	 * @cap_same; NULL if it could not be had: then none are recorded) */
+	/* a splice: the view spliced from, and the runs of its ranges kept
+	 * as they are, each standing before @out[@new] (@new becomes the
+	 * run's index in the new view when the view is built) */
+	const struct mv_flatview *old;
 	struct mv_view_same *same;
 	size_t nr_same, cap_same;
 };
@@ -274,6 +275,23 @@ static int emit_range(struct render_ctx *c, const struct mv_flat_range *r)
 {
 	int ret;
 
+	if (c->nr_same && c->same[c->nr_same - 1].new == c->nr_out) {
+		/* The last thing out is a kept run: if @r merges with its
+		 * last range (a view is maximally merged, so this does not
+		 * happen; it is checked, not assumed), take that out of it. */
+		struct mv_view_same *s = &c->same[c->nr_same - 1];
+		const struct mv_flat_range *last =
+			mv_fv_at(c->old, s->old + s->len - 1);
+
+		if (mv_flat_range_can_merge(last, r)) {
+			ret = reserve_out(c, 1);
+			if (ret)
+				return ret;
+			c->out[c->nr_out++] = *last;
+			if (!--s->len)
+				c->nr_same--;
+		}
+	}
 	if (c->nr_out && mv_flat_range_can_merge(&c->out[c->nr_out - 1], r)) {
 		c->out[c->nr_out - 1].last = r->last;
 		return 0;
@@ -478,115 +496,282 @@ static int view_new(struct mv_machine *m, struct mv_region *root,
 	return 0;
 }
 
-struct batch_build {
-	struct mv_view_batch *b;
-	size_t nr, cap;
-	bool failed;
+/*
+ * Building a view's chunks from its ranges in order: slices of ranges to
+ * copy (pending) and whole chunks of the old view to share.
+ */
+struct slice {
+	const struct mv_flat_range *r;
+	size_t n;
 };
 
-/* Range @start (the next one) names @mr. */
-static void batch_add(struct batch_build *bb, size_t start,
-		      struct mv_region *mr)
-{
-	if (bb->failed || (bb->nr && bb->b[bb->nr - 1].mr == mr))
-		return;
-	if (bb->nr == bb->cap) {
-		size_t cap = bb->cap ? 2 * bb->cap : 16;
-		struct mv_view_batch *a = realloc(bb->b, cap * sizeof(*a));
+struct chunk_build {
+	struct mv_view_chunk **ch;
+	size_t *first;	/* range index where each chunk starts */
+	uint64_t *addr; /* address where each chunk starts */
+	uint32_t *id;	/* each chunk's id */
+	struct mv_machine *m;
+	size_t nr, cap, total;
+	struct slice *pend;
+	size_t nr_pend, cap_pend, n_pend; /* @n_pend: ranges pending */
+	struct mv_view_chunk *popped; /* copied into pending, put at the end */
+};
 
-		if (!a) {
-			bb->failed = true;
-			return;
-		}
-		bb->b = a;
-		bb->cap = cap;
-	}
-	bb->b[bb->nr++] = (struct mv_view_batch){ .start = start, .mr = mr };
+/* Room for @n more chunks. */
+static int cb_reserve(struct chunk_build *cb, size_t n)
+{
+	size_t cap = cb->cap ? cb->cap : 16;
+	struct mv_view_chunk **a;
+	uint64_t *ad;
+	uint32_t *id;
+	size_t *f;
+
+	if (cb->nr + n <= cb->cap)
+		return 0;
+	while (cap < cb->nr + n)
+		cap *= 2;
+	a = realloc(cb->ch, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	cb->ch = a;
+	/* one more: the end of the last chunk */
+	f = realloc(cb->first, (cap + 1) * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	cb->first = f;
+	ad = realloc(cb->addr, cap * sizeof(*ad));
+	if (!ad)
+		return -ENOMEM;
+	cb->addr = ad;
+	id = realloc(cb->id, cap * sizeof(*id));
+	if (!id)
+		return -ENOMEM;
+	cb->id = id;
+	cb->cap = cap;
+	return 0;
 }
 
-/* The batches of @old's ranges [@o, @o + @len), copied to @n onwards. */
-static void batch_copy(struct batch_build *bb, const struct mv_flatview *old,
-		       size_t o, size_t len, size_t n)
+static int cb_push(struct chunk_build *cb, struct mv_view_chunk *ch)
 {
-	size_t lo = 0, hi = old->nr_batches, k;
+	int ret = cb_reserve(cb, 1);
 
-	while (hi - lo > 1) { /* the last batch starting at or before @o */
-		size_t mid = lo + (hi - lo) / 2;
+	if (ret)
+		return ret;
+	cb->first[cb->nr] = cb->total;
+	cb->addr[cb->nr] = ch->r[0].first;
+	cb->id[cb->nr] = ch->id;
+	cb->ch[cb->nr++] = ch;
+	cb->total += ch->nr;
+	return 0;
+}
 
-		if (old->batches[mid].start <= o)
-			lo = mid;
-		else
-			hi = mid;
+/* Add @n ranges from @r to the pending ones (@front: before them). */
+static int cb_slice(struct chunk_build *cb, const struct mv_flat_range *r,
+		    size_t n, bool front)
+{
+	if (!n)
+		return 0;
+	if (cb->nr_pend == cb->cap_pend) {
+		size_t cap = cb->cap_pend ? 2 * cb->cap_pend : 8;
+		struct slice *a = realloc(cb->pend, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		cb->pend = a;
+		cb->cap_pend = cap;
 	}
-	for (k = lo; k < old->nr_batches && old->batches[k].start < o + len;
-	     k++) {
-		size_t from =
-			old->batches[k].start > o ? old->batches[k].start : o;
-
-		batch_add(bb, n + (from - o), old->batches[k].mr);
+	if (front) {
+		memmove(&cb->pend[1], &cb->pend[0],
+			cb->nr_pend * sizeof(*cb->pend));
+		cb->pend[0] = (struct slice){ r, n };
+	} else {
+		cb->pend[cb->nr_pend] = (struct slice){ r, n };
 	}
+	cb->nr_pend++;
+	cb->n_pend += n;
+	return 0;
+}
+
+/* Copy the pending ranges into chunks of equal size (± 1), at most
+ * MV_VIEW_CHUNK each. */
+static int cb_flush(struct chunk_build *cb)
+{
+	size_t nch = (cb->n_pend + MV_VIEW_CHUNK - 1) / MV_VIEW_CHUNK;
+	size_t j, s = 0, off = 0;
+	int ret;
+
+	for (j = 0; j < nch; j++) {
+		size_t n = cb->n_pend / nch + (j < cb->n_pend % nch);
+		struct mv_view_chunk *ch = mv_view_chunk_alloc(cb->m, n);
+		size_t got = 0;
+
+		if (!ch)
+			return -ENOMEM;
+		while (got < n) {
+			size_t take = cb->pend[s].n - off;
+
+			if (take > n - got)
+				take = n - got;
+			memcpy(&ch->r[got], &cb->pend[s].r[off],
+			       take * sizeof(ch->r[0]));
+			got += take;
+			off += take;
+			if (off == cb->pend[s].n) {
+				s++;
+				off = 0;
+			}
+		}
+		mv_view_chunk_seal(ch);
+		ret = cb_push(cb, ch);
+		if (ret) {
+			mv_view_chunk_put(cb->m, ch);
+			return ret;
+		}
+	}
+	cb->nr_pend = 0;
+	cb->n_pend = 0;
+	return 0;
+}
+
+/* Share @old's chunks [@k, @e) (each at least MV_VIEW_CHUNK / 2 ranges):
+ * pointers and starts copied as blocks, one reference each. */
+static int cb_share(struct chunk_build *cb, const struct mv_flatview *old,
+		    size_t k, size_t e)
+{
+	size_t j, n = e - k, delta = cb->total - old->chunk_first[k];
+	int ret = cb_reserve(cb, n);
+
+	if (ret)
+		return ret;
+	memcpy(&cb->ch[cb->nr], &old->chunks[k], n * sizeof(*cb->ch));
+	memcpy(&cb->addr[cb->nr], &old->chunk_addr[k], n * sizeof(*cb->addr));
+	memcpy(&cb->id[cb->nr], &old->chunk_id[k], n * sizeof(*cb->id));
+	for (j = 0; j < n; j++) {
+		cb->first[cb->nr + j] = old->chunk_first[k + j] + delta;
+		cb->m->chunk_refs[old->chunk_id[k + j]]++;
+	}
+	cb->nr += n;
+	cb->total = old->chunk_first[e] + delta;
+	return 0;
 }
 
 /*
- * Cut @fv's ranges into batches (those of a run copied from @old come
- * from @old's batches) and take the view's references a batch at a time;
- * without memory for the batches, a range at a time.
+ * @old's ranges [@o, @o + @len): the chunks wholly inside are shared
+ * unless the ranges pending before them are too few for a chunk of their
+ * own (then the first is copied with them), the parts of others copied.
  */
-static void view_take_refs(struct mv_flatview *fv,
-			   const struct mv_flatview *old)
+static int cb_run(struct chunk_build *cb, const struct mv_flatview *old,
+		  size_t o, size_t len)
 {
-	struct batch_build bb = { 0 };
-	size_t i, pos = 0, k;
+	size_t k, e, end = o + len;
+	int ret = 0;
 
-	if (old && old->batches) {
-		for (k = 0; k < fv->nr_same; k++) {
-			const struct mv_view_same *r = &fv->same[k];
+	if (!len)
+		return 0;
+	k = mv_fv_chunk_of(old, o);
+	e = end == old->nr ? old->nr_chunks : mv_fv_chunk_of(old, end);
+	/* [k, e) overlap the run, chunk e (if any) starts at or before its
+	 * end; copied: a partial first chunk, or chunks while the ranges
+	 * pending are too few for a chunk of their own */
+	while (!ret && o < end &&
+	       (old->chunk_first[k] < o ||
+		(old->nr_chunks == 1 &&
+		 old->chunks[k]->nr < MV_VIEW_CHUNK / 2) ||
+		(cb->n_pend && cb->n_pend < MV_VIEW_CHUNK / 2))) {
+		size_t to = old->chunk_first[k + 1] < end ?
+				    old->chunk_first[k + 1] :
+				    end;
 
-			for (i = pos; i < r->new; i++)
-				batch_add(&bb, i, fv->ranges[i].mr);
-			batch_copy(&bb, old, r->old, r->len, r->new);
-			pos = r->new + r->len;
-		}
+		ret = cb_slice(cb, &old->chunks[k]->r[o - old->chunk_first[k]],
+			       to - o, false);
+		o = to;
+		k++;
 	}
-	for (i = pos; i < fv->nr; i++)
-		batch_add(&bb, i, fv->ranges[i].mr);
-	if (bb.failed) {
-		free(bb.b);
-		for (i = 0; i < fv->nr; i++)
-			mv_region_ref(fv->ranges[i].mr);
-		return;
+	if (ret || o == end)
+		return ret;
+	/* whole chunks [k, e), then a partial one */
+	if (k < e) {
+		ret = cb_flush(cb);
+		if (!ret)
+			ret = cb_share(cb, old, k, e);
 	}
-	fv->batches = bb.b;
-	fv->nr_batches = bb.nr;
-	for (k = 0; k < bb.nr; k++)
-		mv_region_ref_n(
-			bb.b[k].mr,
-			(long)((k + 1 < bb.nr ? bb.b[k + 1].start : fv->nr) -
-			       bb.b[k].start));
+	if (!ret && old->chunk_first[e] < end) /* here e < nr_chunks */
+		ret = cb_slice(cb, old->chunks[e]->r, end - old->chunk_first[e],
+			       false);
+	return ret;
+}
+
+/* The last pending ranges: too few for a chunk, they take in the last
+ * chunk (a view of one chunk may have any size). */
+static int cb_end(struct chunk_build *cb)
+{
+	int ret;
+
+	if (cb->n_pend && cb->n_pend < MV_VIEW_CHUNK / 2 && cb->nr) {
+		cb->popped = cb->ch[--cb->nr];
+		cb->total -= cb->popped->nr;
+		ret = cb_slice(cb, cb->popped->r, cb->popped->nr, true);
+		if (ret)
+			return ret;
+	}
+	return cb_flush(cb);
 }
 
 /*
- * Turn the output of @c into a published-ready view of @root (@old: the
- * view it was spliced from, or NULL).
+ * Turn the output of @c into a published-ready view of @root: its fresh
+ * ranges (@c->out) and, for a splice, the runs of @c->old it kept.
  */
 static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
-		       const struct mv_flatview *old, struct mv_flatview **out)
+		       struct mv_flatview **out)
 {
-	struct mv_flatview *fv;
+	struct chunk_build cb = { .m = c->m };
+	struct mv_flatview *fv = NULL;
+	size_t pos = 0, k, shift = 0;
 
+	free(c->frags);
+	if (!ret) /* as many chunks as the old view, give or take a few */
+		ret = cb_reserve(&cb, (c->old ? c->old->nr_chunks : 0) +
+					      c->nr_out / (MV_VIEW_CHUNK / 2) +
+					      4);
+	for (k = 0; k < c->nr_same && !ret; k++) {
+		struct mv_view_same *s = &c->same[k];
+
+		ret = cb_slice(&cb, c->out + pos, s->new - pos, false);
+		if (!ret)
+			ret = cb_run(&cb, c->old, s->old, s->len);
+		pos = s->new;
+		s->new += shift; /* its index in the new view */
+		shift += s->len;
+	}
+	if (!ret)
+		ret = cb_slice(&cb, c->out + pos, c->nr_out - pos, false);
+	if (!ret)
+		ret = cb_end(&cb);
 	if (!ret)
 		ret = view_new(c->m, root, &fv);
-	free(c->frags);
+	if (cb.popped)
+		mv_view_chunk_put(c->m, cb.popped);
+	free(cb.pend);
+	free(c->out);
 	if (ret) {
-		free(c->out);
+		for (k = 0; k < cb.nr; k++)
+			mv_view_chunk_put(c->m, cb.ch[k]);
+		free(cb.ch);
+		free(cb.first);
+		free(cb.addr);
+		free(cb.id);
 		free(c->same);
 		return ret;
 	}
-	fv->ranges = c->out;
-	fv->nr = c->nr_out;
+	fv->chunks = cb.ch;
+	fv->chunk_first = cb.first;
+	fv->chunk_addr = cb.addr;
+	fv->chunk_id = cb.id;
+	fv->nr_chunks = cb.nr;
+	fv->chunk_first[cb.nr] = cb.total;
+	fv->nr = cb.total;
 	fv->same = c->same;
 	fv->nr_same = c->nr_same;
-	view_take_refs(fv, old);
 	c->m->stats.renders++;
 	*out = fv;
 	return 0;
@@ -607,7 +792,7 @@ int mv_render(struct mv_machine *m, struct mv_region *root,
 		     0;
 	if (!ret)
 		ret = resolve(&c);
-	ret = view_finish(&c, root, ret, NULL, out);
+	ret = view_finish(&c, root, ret, out);
 	if (!ret && !root) {
 		mv_flatview_ref(*out);
 		m->empty_view = *out;
@@ -627,118 +812,87 @@ static int emit_clipped(struct render_ctx *c, const struct mv_flat_range *r,
 	return emit_range(c, &piece);
 }
 
+/* Keep @old's ranges [@o, @o + @len) as they are, next in the output. */
+static int keep_run(struct render_ctx *c, size_t o, size_t len)
+{
+	if (c->nr_same == c->cap_same) {
+		size_t cap = c->cap_same ? 2 * c->cap_same : 8;
+		struct mv_view_same *a =
+			mv_realloc(c->m, c->same, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		c->same = a;
+		c->cap_same = cap;
+	}
+	c->same[c->nr_same++] =
+		(struct mv_view_same){ .old = o, .new = c->nr_out, .len = len };
+	return 0;
+}
+
+/* The range output last: a fresh one, or the end of the last kept run. */
+static const struct mv_flat_range *last_out(const struct render_ctx *c)
+{
+	const struct mv_view_same *s = c->nr_same ? &c->same[c->nr_same - 1] :
+						    NULL;
+
+	if (s && s->new == c->nr_out)
+		return mv_fv_at(c->old, s->old + s->len - 1);
+	return c->nr_out ? &c->out[c->nr_out - 1] : NULL;
+}
+
 /*
  * Copy the parts of @old's ranges that lie in [lo, hi), starting the search
- * at *@i (ranges wholly below @lo are skipped for good).
+ * at *@i (ranges wholly below @lo are skipped for good): those between are
+ * kept as a run, the first and the last output afresh when they must be
+ * clipped (or the first merges with what precedes it).
  */
 static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 		    size_t *i, u128 lo, u128 hi)
 {
-	const struct mv_flat_range *r = old->ranges;
-	size_t j, end, a, b;
-	int ret;
+	const struct mv_flat_range *r, *prev;
+	size_t a, b, end;
+	int ret = 0;
 
-	/* Binary searches: the first range ending at or after @lo, then
-	 * the first starting at or after @hi. */
-	for (a = *i, b = old->nr; a < b;) {
-		size_t mid = a + (b - a) / 2;
-
-		if ((u128)r[mid].last < lo)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	*i = a;
-	for (b = old->nr; a < b;) {
-		size_t mid = a + (b - a) / 2;
-
-		if ((u128)r[mid].first < hi)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	end = a;
+	*i = mv_flatview_search(old, *i, lo, false);
+	end = mv_flatview_search(old, *i, hi, true);
 	if (end == *i)
 		return 0;
-	/* Only the first piece can merge with what precedes it. */
-	ret = emit_clipped(c, &r[*i], (uint64_t)lo, (uint64_t)(hi - 1));
-	if (ret || end - *i == 1)
-		return ret;
-	/* Old ranges between the first and the last are copied as they are. */
-	j = end - *i - 2;
-	ret = reserve_out(c, j);
-	if (ret)
-		return ret;
-	memcpy(&c->out[c->nr_out], &r[*i + 1], j * sizeof(*r));
-	if (j && c->nr_same < c->cap_same)
-		c->same[c->nr_same++] = (struct mv_view_same){ .old = *i + 1,
-							       .new = c->nr_out,
-							       .len = j };
-	c->nr_out += j;
-	return emit_clipped(c, &r[end - 1], (uint64_t)lo, (uint64_t)(hi - 1));
-}
-
-/* Every field, the dirty-log mask included. */
-static bool range_same(const struct mv_flat_range *a,
-		       const struct mv_flat_range *b)
-{
-	return a->first == b->first && a->last == b->last && a->mr == b->mr &&
-	       a->offset_in_region == b->offset_in_region &&
-	       a->dirty_log_mask == b->dirty_log_mask &&
-	       a->romd_mode == b->romd_mode && a->readonly == b->readonly &&
-	       a->nonvolatile == b->nonvolatile;
-}
-
-/*
- * A copied run's last range can have been merged with what followed it,
- * so trim each run until its ends equal the old ranges again (a view is
- * maximally merged, so this does not happen; it is checked, not assumed).
- */
-static void same_trim(struct render_ctx *c, const struct mv_flatview *old)
-{
-	size_t k, n = 0;
-
-	for (k = 0; k < c->nr_same; k++) {
-		struct mv_view_same s = c->same[k];
-
-		while (s.len && !range_same(&c->out[s.new + s.len - 1],
-					    &old->ranges[s.old + s.len - 1]))
-			s.len--;
-		while (s.len &&
-		       !range_same(&c->out[s.new], &old->ranges[s.old])) {
-			s.old++;
-			s.new ++;
-			s.len--;
-		}
-		if (s.len)
-			c->same[n++] = s;
+	a = *i;
+	b = end;
+	r = mv_fv_at(old, a);
+	prev = last_out(c);
+	if ((u128)r->first < lo || (u128)r->last >= hi ||
+	    (prev && mv_flat_range_can_merge(prev, r))) {
+		ret = emit_clipped(c, r, (uint64_t)lo, (uint64_t)(hi - 1));
+		a++;
 	}
-	c->nr_same = n;
+	if (!ret && b > a && (u128)mv_fv_at(old, b - 1)->last >= hi)
+		b--;
+	if (!ret && b > a)
+		ret = keep_run(c, a, b - a);
+	if (!ret && b < end && b >= a)
+		ret = emit_clipped(c, mv_fv_at(old, end - 1), (uint64_t)lo,
+				   (uint64_t)(hi - 1));
+	return ret;
 }
 
 /*
  * Old ranges outside the windows are copied (clipped at the window edges)
  * and the windows rendered afresh; emit_range() re-merges at every seam, so
- * the result is what a full render gives.  The runs copied unchanged are
- * recorded in the new view for the listener diff and its references.
+ * the result is what a full render gives.  The runs between the clipped
+ * ends are kept as they are: the new view shares the old one's chunks
+ * inside them, and records them for the listener diff.
  */
 int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 		     const u128 (*windows)[2], size_t nr_windows,
 		     struct mv_flatview **out)
 {
-	struct render_ctx c = { .m = m };
+	struct render_ctx c = { .m = m, .old = old };
 	size_t i = 0, w;
 	u128 pos = 0;
 	int ret = 0;
 
-	c.cap_out = old->nr + 2 * nr_windows + 1;
-	c.out = mv_malloc(m, c.cap_out * sizeof(*c.out));
-	if (!c.out)
-		return -ENOMEM;
-	/* One run at most per copy_old(); without room none is recorded
-	 * and the listeners diff the whole views, as before. */
-	c.same = malloc((nr_windows + 1) * sizeof(*c.same));
-	c.cap_same = c.same ? nr_windows + 1 : 0;
 	for (w = 0; w < nr_windows && !ret; w++) {
 		ret = copy_old(&c, old, &i, pos, windows[w][0]);
 		c.nr = 0;
@@ -751,10 +905,8 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 	}
 	if (!ret)
 		ret = copy_old(&c, old, &i, pos, MV_2_64);
+	ret = view_finish(&c, old->root, ret, out);
 	if (!ret)
-		same_trim(&c, old);
-	ret = view_finish(&c, old->root, ret, old, out);
-	if (!ret && c.same)
 		(*out)->base_gen = old->gen;
 	return ret;
 }
