@@ -11,22 +11,6 @@
 
 #include "internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define MV_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MV_ASAN 1
-#endif
-#endif
-#ifdef MV_ASAN
-#include <sanitizer/asan_interface.h>
-#define CHUNK_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define CHUNK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define CHUNK_POISON(p, n) ((void)(p), (void)(n))
-#define CHUNK_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
 #define CHUNK_FULL_SIZE                 \
 	(sizeof(struct mv_view_chunk) + \
 	 MV_VIEW_CHUNK * sizeof(struct mv_flat_range))
@@ -92,7 +76,7 @@ static struct mv_view_chunk *chunk_mem(struct mv_machine *m, size_t n)
 
 	if (full && m->nr_chunk_cache) {
 		ch = m->chunk_cache[--m->nr_chunk_cache];
-		CHUNK_UNPOISON(ch, CHUNK_FULL_SIZE);
+		MV_UNPOISON(ch, CHUNK_FULL_SIZE);
 	} else {
 		ch = malloc(full ? CHUNK_FULL_SIZE :
 				   sizeof(*ch) +
@@ -109,7 +93,7 @@ static struct mv_view_chunk *chunk_mem(struct mv_machine *m, size_t n)
 static void chunk_mem_free(struct mv_machine *m, struct mv_view_chunk *ch)
 {
 	if (ch->full && !m->dead && m->nr_chunk_cache < MV_CHUNK_CACHE) {
-		CHUNK_POISON(ch, CHUNK_FULL_SIZE);
+		MV_POISON(ch, CHUNK_FULL_SIZE);
 		m->chunk_cache[m->nr_chunk_cache++] = ch;
 		return;
 	}
@@ -141,7 +125,7 @@ int mv_view_index_alloc(struct mv_machine *m, size_t cap,
 		m->index_cache[best] = m->index_cache[m->nr_index_cache];
 		m->index_cache_cap[best] =
 			m->index_cache_cap[m->nr_index_cache];
-		CHUNK_UNPOISON(b, index_size(cap));
+		MV_UNPOISON(b, index_size(cap));
 	}
 	if (!b && (cap > SIZE_MAX / 64 || !(b = malloc(index_size(cap)))))
 		return -ENOMEM;
@@ -157,7 +141,7 @@ void mv_view_index_free(struct mv_machine *m, struct mv_view_chunk **block,
 			size_t cap)
 {
 	if (block && !m->dead && m->nr_index_cache < MV_INDEX_CACHE) {
-		CHUNK_POISON(block, index_size(cap));
+		MV_POISON(block, index_size(cap));
 		m->index_cache[m->nr_index_cache] = block;
 		m->index_cache_cap[m->nr_index_cache++] = cap;
 		return;
@@ -170,14 +154,14 @@ void mv_view_chunk_cache_drain(struct mv_machine *m)
 	while (m->nr_chunk_cache) {
 		struct mv_view_chunk *ch = m->chunk_cache[--m->nr_chunk_cache];
 
-		CHUNK_UNPOISON(ch, CHUNK_FULL_SIZE);
+		MV_UNPOISON(ch, CHUNK_FULL_SIZE);
 		free(ch);
 	}
 	while (m->nr_index_cache) {
 		struct mv_view_chunk **b = m->index_cache[--m->nr_index_cache];
 
-		CHUNK_UNPOISON(
-			b, index_size(m->index_cache_cap[m->nr_index_cache]));
+		MV_UNPOISON(b,
+			    index_size(m->index_cache_cap[m->nr_index_cache]));
 		free(b);
 	}
 }

@@ -16,6 +16,27 @@
 #include "alloc.h"
 #include "range_table.h"
 
+/*
+ * Memory a cache keeps for reuse (released chunks, index blocks, the event
+ * log) is poisoned under ASan while cached, so a use after its release is
+ * still reported.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define MV_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MV_ASAN 1
+#endif
+#endif
+#ifdef MV_ASAN
+#include <sanitizer/asan_interface.h>
+#define MV_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define MV_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define MV_POISON(p, n) ((void)(p), (void)(n))
+#define MV_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 __extension__ typedef __int128 s128;
 __extension__ typedef unsigned __int128 u128;
 
@@ -400,6 +421,8 @@ struct mv_machine {
 	struct mv_view_chunk **index_cache[MV_INDEX_CACHE];
 	size_t index_cache_cap[MV_INDEX_CACHE];
 	size_t nr_index_cache;
+	/* the last commit's event log, kept for the next (listener.c) */
+	struct mv_event_log *spare_log;
 	char readers_seen_pad0[64];
 	atomic_int readers_seen;
 	char readers_seen_pad1[64];
@@ -500,7 +523,10 @@ struct mv_event_log *mv_event_log_new(struct mv_machine *m);
 int mv_event_log_error(const struct mv_event_log *log);
 /* Room for @n more events, so that delivery can always be taken back. */
 int mv_event_log_reserve(struct mv_event_log *log, size_t n);
+/* Keeps the last one freed for the next mv_event_log_new() of its machine. */
 void mv_event_log_free(struct mv_event_log *log);
+/* Free the machine's kept event log (its last reference). */
+void mv_event_log_drain(struct mv_machine *m);
 void mv_as_listeners_free(struct mv_as *as);
 
 /* render.c: render the view of flat-view root @root (NULL: empty view). */

@@ -352,6 +352,56 @@ static void test_chunk_cache_reuse(void **state)
 	mv_region_unref(w.root);
 }
 
+static int count_add(struct mv_listener *l, const struct mv_section *s)
+{
+	(void)s;
+	(*(int *)l->opaque)++;
+	return 0;
+}
+
+/*
+ * A commit's event log is kept for the next commit (no allocation per
+ * commit), poisoned under ASan while kept, and freed with the machine.
+ */
+static void test_event_log_kept(void **state)
+{
+	static const struct mv_listener_ops ops = { .region_add = count_add };
+	int adds = 0;
+	struct mv_listener l = { .ops = &ops, .priority = 1, .opaque = &adds };
+	struct mv_event_log *kept;
+	struct world w;
+	int i, n;
+
+	(void)state;
+	world_init(&w, 5);
+	assert_int_equal(mv_listener_register(w.as, &l), 0);
+	assert_int_equal(adds, (int)w.as->view->nr); /* the replay */
+	adds = 0;
+	assert_int_equal(mv_region_set_enabled(w.alias[10], false), 0);
+	kept = w.m->spare_log;
+	assert_non_null(kept);
+	for (i = 0; i < 10; i++) {
+#ifdef MV_TEST_ASAN
+		assert_true(__asan_address_is_poisoned(w.m->spare_log));
+#endif
+		assert_int_equal(mv_region_set_enabled(w.alias[10], i % 2 == 0),
+				 0);
+		assert_ptr_equal(w.m->spare_log, kept);
+		check_view(&w);
+	}
+	assert_int_equal(adds, 5); /* one per enable */
+	mv_listener_unregister(&l);
+	mv_machine_free(w.m); /* frees the kept log (ASan: no leak) */
+	for (n = 0; n < NR_ALIAS; n++)
+		mv_region_unref(w.alias[n]);
+	for (n = 0; n < NR_COVER; n++)
+		mv_region_unref(w.cover[n]);
+	for (n = 0; n < NR_LEAF; n++)
+		mv_region_unref(w.leaf[n]);
+	mv_region_unref(w.ram);
+	mv_region_unref(w.root);
+}
+
 /*
  * Views held across commits share chunks (and their region references);
  * a deleted RAM region lives exactly as long as the last view naming it,
@@ -519,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_one_change_shares_the_rest),
 		cmocka_unit_test(test_references_balanced),
 		cmocka_unit_test(test_chunk_cache_reuse),
+		cmocka_unit_test(test_event_log_kept),
 		cmocka_unit_test(test_range_table_built_after_lookups),
 		cmocka_unit_test(test_reader_keeps_replaced_view),
 	};
