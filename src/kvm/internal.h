@@ -83,6 +83,9 @@ struct mv_kvm_space {
 	struct mv_kvm_change *queue;
 	size_t nr_queue, queue_cap;
 	size_t nr_queued_adds, nr_queued_dels;
+	/* the last slot deleted, kept for the next creation (poisoned
+	 * under ASan while kept) */
+	struct mv_kvm_slot *spare;
 };
 
 struct mv_kvm {

@@ -34,6 +34,22 @@
 
 #include "internal.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SLOTS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLOTS_ASAN 1
+#endif
+#endif
+#ifdef SLOTS_ASAN
+#include <sanitizer/asan_interface.h>
+#define SPARE_POISON(p) ASAN_POISON_MEMORY_REGION(p, sizeof(*(p)))
+#define SPARE_UNPOISON(p) ASAN_UNPOISON_MEMORY_REGION(p, sizeof(*(p)))
+#else
+#define SPARE_POISON(p) ((void)(p))
+#define SPARE_UNPOISON(p) ((void)(p))
+#endif
+
 int mv_kvm_slot_cmp(const struct mv_kvm_slot *a, const struct mv_kvm_slot *b)
 {
 	return a->gpa < b->gpa ? -1 : a->gpa > b->gpa;
@@ -195,10 +211,16 @@ int mv_kvm_slot_ioctl(struct mv_kvm *k, unsigned as_id,
 	return ret < 0 ? (int)ret : 0;
 }
 
-static void slot_free(struct mv_kvm_slot *s)
+/* Release @s; @sp (NULL: free it) keeps one for the next slot_create(). */
+static void slot_free(struct mv_kvm_space *sp, struct mv_kvm_slot *s)
 {
 	mv_region_unref(s->mr);
 	free(s->bitmap);
+	if (sp && !sp->spare) {
+		SPARE_POISON(s);
+		sp->spare = s;
+		return;
+	}
 	free(s);
 }
 
@@ -219,7 +241,7 @@ static int slot_delete(struct mv_kvm_space *sp, struct mv_kvm_slot *s)
 	id_free(sp, s->id);
 	sp->nr--;
 	k->stats.slot_deletes++;
-	slot_free(s);
+	slot_free(sp, s);
 	return 0;
 }
 
@@ -252,11 +274,15 @@ static int slot_set_flags(struct mv_kvm_space *sp, struct mv_kvm_slot *s,
 static int slot_create(struct mv_kvm_space *sp, const struct mv_kvm_slot *tmpl)
 {
 	struct mv_kvm *k = sp->k;
-	struct mv_kvm_slot *s = malloc(sizeof(*s));
+	struct mv_kvm_slot *s = sp->spare;
 	int ret;
 
-	if (!s)
+	if (s) {
+		SPARE_UNPOISON(s);
+		sp->spare = NULL;
+	} else if (!(s = malloc(sizeof(*s)))) {
 		return -ENOMEM;
+	}
 	*s = *tmpl;
 	s->bitmap = NULL;
 	ret = gpa_reserve(sp, sp->nr + 1);
@@ -665,7 +691,11 @@ void mv_kvm_space_free(struct mv_kvm_space *sp)
 	RB_FOREACH_SAFE(s, mv_kvm_slot_tree, &sp->tree, tmp)
 	{
 		RB_REMOVE(mv_kvm_slot_tree, &sp->tree, s);
-		slot_free(s);
+		slot_free(NULL, s);
+	}
+	if (sp->spare) {
+		SPARE_UNPOISON(sp->spare);
+		free(sp->spare);
 	}
 	free(sp->queue);
 	free(sp->by_gpa);

@@ -11,6 +11,10 @@
 
 #include "internal.h"
 
+#define CHUNK_FULL_SIZE                 \
+	(sizeof(struct mv_view_chunk) + \
+	 MV_VIEW_CHUNK * sizeof(struct mv_flat_range))
+
 void mv_flatview_ref(struct mv_flatview *fv)
 {
 	atomic_fetch_add(&fv->refcount, 1);
@@ -64,14 +68,112 @@ static int64_t chunk_id_new(struct mv_machine *m)
 	return id;
 }
 
+/* Memory for a chunk of @n ranges: a cached one if @n is big enough. */
+static struct mv_view_chunk *chunk_mem(struct mv_machine *m, size_t n)
+{
+	struct mv_view_chunk *ch;
+	bool full = n >= MV_VIEW_CHUNK / 2 && n <= MV_VIEW_CHUNK;
+
+	if (full && m->nr_chunk_cache) {
+		ch = m->chunk_cache[--m->nr_chunk_cache];
+		MV_UNPOISON(ch, CHUNK_FULL_SIZE);
+	} else {
+		ch = malloc(full ? CHUNK_FULL_SIZE :
+				   sizeof(*ch) +
+					    n * sizeof(struct mv_flat_range));
+	}
+	if (ch)
+		ch->full = full;
+	return ch;
+}
+
+/* Release a chunk's memory: to the cache if it is full-sized and the
+ * cache has room (never once the machine is dead: any thread may free
+ * then). */
+static void chunk_mem_free(struct mv_machine *m, struct mv_view_chunk *ch)
+{
+	if (ch->full && !m->dead && m->nr_chunk_cache < MV_CHUNK_CACHE) {
+		MV_POISON(ch, CHUNK_FULL_SIZE);
+		m->chunk_cache[m->nr_chunk_cache++] = ch;
+		return;
+	}
+	free(ch);
+}
+
+static size_t index_size(size_t cap)
+{
+	return cap * (sizeof(struct mv_view_chunk *) + sizeof(size_t) +
+		      sizeof(uint64_t) + sizeof(uint32_t)) +
+	       sizeof(size_t);
+}
+
+int mv_view_index_alloc(struct mv_machine *m, size_t cap,
+			struct mv_view_index *ix)
+{
+	struct mv_view_chunk **b = NULL;
+	size_t i, best = m->nr_index_cache;
+
+	for (i = 0; i < m->nr_index_cache; i++) /* the smallest that fits */
+		if (m->index_cache_cap[i] >= cap &&
+		    (best == m->nr_index_cache ||
+		     m->index_cache_cap[i] < m->index_cache_cap[best]))
+			best = i;
+	if (best < m->nr_index_cache) {
+		b = m->index_cache[best];
+		cap = m->index_cache_cap[best];
+		m->nr_index_cache--;
+		m->index_cache[best] = m->index_cache[m->nr_index_cache];
+		m->index_cache_cap[best] =
+			m->index_cache_cap[m->nr_index_cache];
+		MV_UNPOISON(b, index_size(cap));
+	}
+	if (!b && (cap > SIZE_MAX / 64 || !(b = malloc(index_size(cap)))))
+		return -ENOMEM;
+	ix->ch = b;
+	ix->first = (size_t *)(b + cap);
+	ix->addr = (uint64_t *)(ix->first + cap + 1);
+	ix->id = (uint32_t *)(ix->addr + cap);
+	ix->cap = cap;
+	return 0;
+}
+
+void mv_view_index_free(struct mv_machine *m, struct mv_view_chunk **block,
+			size_t cap)
+{
+	if (block && !m->dead && m->nr_index_cache < MV_INDEX_CACHE) {
+		MV_POISON(block, index_size(cap));
+		m->index_cache[m->nr_index_cache] = block;
+		m->index_cache_cap[m->nr_index_cache++] = cap;
+		return;
+	}
+	free(block);
+}
+
+void mv_view_chunk_cache_drain(struct mv_machine *m)
+{
+	while (m->nr_chunk_cache) {
+		struct mv_view_chunk *ch = m->chunk_cache[--m->nr_chunk_cache];
+
+		MV_UNPOISON(ch, CHUNK_FULL_SIZE);
+		free(ch);
+	}
+	while (m->nr_index_cache) {
+		struct mv_view_chunk **b = m->index_cache[--m->nr_index_cache];
+
+		MV_UNPOISON(b,
+			    index_size(m->index_cache_cap[m->nr_index_cache]));
+		free(b);
+	}
+}
+
 struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n)
 {
-	struct mv_view_chunk *ch =
-		malloc(sizeof(*ch) + n * sizeof(struct mv_flat_range));
+	struct mv_view_chunk *ch = chunk_mem(m, n);
 	int64_t id = ch ? chunk_id_new(m) : -ENOMEM;
 
 	if (id < 0) {
-		free(ch);
+		if (ch)
+			chunk_mem_free(m, ch);
 		return NULL;
 	}
 	ch->id = (uint32_t)id;
@@ -88,7 +190,7 @@ static void chunk_free(struct mv_machine *m, struct mv_view_chunk *ch)
 {
 	m->free_chunk_ids[m->nr_free_chunk_ids++] = ch->id;
 	ranges_ref(ch->r, ch->nr, false);
-	free(ch);
+	chunk_mem_free(m, ch);
 }
 
 void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch)
@@ -105,10 +207,7 @@ static void flatview_destroy(struct mv_flatview *fv)
 	for (k = 0; k < fv->nr_chunks; k++) /* the chunks only when freed */
 		if (!--m->chunk_refs[fv->chunk_id[k]])
 			chunk_free(m, fv->chunks[k]);
-	free(fv->chunks);
-	free(fv->chunk_id);
-	free(fv->chunk_first);
-	free(fv->chunk_addr);
+	mv_view_index_free(m, fv->chunks, fv->index_cap);
 	if (fv->root)
 		mv_region_unref(fv->root);
 	mv_range_table_free(atomic_load(&fv->table));
@@ -354,17 +453,49 @@ static int fail(char *why, size_t len, size_t i, const char *what)
 	return -EINVAL;
 }
 
+/* @p is one of the @n pointers of @cache (a released block). */
+static bool in_cache(const void *p, void *const *cache, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cache[i] == p)
+			return true;
+	return false;
+}
+
 /* The chunk index covers the ranges in order, chunks neither empty, too
- * big nor (with more than one) too small. */
+ * big nor (with more than one) too small; the index is one block with
+ * room for its chunks, and neither it nor a chunk is in the machine's
+ * caches of released ones (full-sized chunks exactly those of at least
+ * MV_VIEW_CHUNK / 2 ranges). */
 static int check_chunks(const struct mv_flatview *fv, char *why, size_t len)
 {
+	const struct mv_machine *m = fv->machine;
 	size_t k;
 
+	if (fv->index_cap < fv->nr_chunks ||
+	    fv->chunk_first != (size_t *)(fv->chunks + fv->index_cap) ||
+	    fv->chunk_addr !=
+		    (uint64_t *)(fv->chunk_first + fv->index_cap + 1) ||
+	    fv->chunk_id != (uint32_t *)(fv->chunk_addr + fv->index_cap) ||
+	    m->nr_index_cache > MV_INDEX_CACHE ||
+	    m->nr_chunk_cache > MV_CHUNK_CACHE ||
+	    in_cache(fv->chunks, (void *const *)m->index_cache,
+		     m->nr_index_cache))
+		return fail(why, len, 0, "chunk index block is not the view's");
 	if (!fv->nr != !fv->nr_chunks || fv->chunk_first[0] != 0 ||
 	    fv->chunk_first[fv->nr_chunks] != fv->nr)
 		return fail(why, len, 0, "chunks do not cover the view");
 	for (k = 0; k < fv->nr_chunks; k++) {
 		const struct mv_view_chunk *ch = fv->chunks[k];
+
+		if (in_cache(ch, (void *const *)m->chunk_cache,
+			     m->nr_chunk_cache) ||
+		    ch->full != (ch->nr >= MV_VIEW_CHUNK / 2 &&
+				 ch->nr <= MV_VIEW_CHUNK))
+			return fail(why, len, fv->chunk_first[k],
+				    "chunk released or of the wrong room");
 
 		if (fv->chunk_first[k + 1] - fv->chunk_first[k] != ch->nr ||
 		    fv->chunk_addr[k] != ch->r[0].first)

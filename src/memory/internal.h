@@ -16,6 +16,27 @@
 #include "alloc.h"
 #include "range_table.h"
 
+/*
+ * Memory a cache keeps for reuse (released chunks, index blocks, the event
+ * log) is poisoned under ASan while cached, so a use after its release is
+ * still reported.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define MV_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MV_ASAN 1
+#endif
+#endif
+#ifdef MV_ASAN
+#include <sanitizer/asan_interface.h>
+#define MV_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define MV_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define MV_POISON(p, n) ((void)(p), (void)(n))
+#define MV_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 __extension__ typedef __int128 s128;
 __extension__ typedef unsigned __int128 u128;
 
@@ -121,8 +142,36 @@ struct mv_view_same {
 
 struct mv_view_chunk {
 	uint32_t id;
+	bool full; /* room for MV_VIEW_CHUNK ranges: reusable (below) */
 	size_t nr;
 	struct mv_flat_range r[];
+};
+
+/*
+ * A freed chunk with room for MV_VIEW_CHUNK ranges (every chunk of at
+ * least MV_VIEW_CHUNK / 2 gets that room) goes to the machine's
+ * @chunk_cache of at most MV_CHUNK_CACHE, and the next such chunk comes
+ * from there: a commit's seam chunks cost no malloc/free nor page faults
+ * in the steady state.  Under ASan a cached chunk is poisoned, so a use
+ * after its release is still reported.
+ */
+#define MV_CHUNK_CACHE 16
+
+/*
+ * struct mv_view_index - a view's chunk index (struct mv_flatview's
+ * @chunks, @chunk_first, @chunk_addr and @chunk_id) in one block with room
+ * for @cap chunks, @ch its start.  Released blocks wait in the machine's
+ * @index_cache (at most MV_INDEX_CACHE, poisoned under ASan) for the next
+ * view whose index fits, so a commit allocates none in the steady state.
+ */
+#define MV_INDEX_CACHE 4
+
+struct mv_view_index {
+	struct mv_view_chunk **ch;
+	size_t *first; /* @cap + 1 entries */
+	uint64_t *addr;
+	uint32_t *id;
+	size_t cap;
 };
 
 /*
@@ -154,6 +203,7 @@ struct mv_flatview {
 	uint64_t *chunk_addr; /* where each chunk's first range starts */
 	uint32_t *chunk_id;   /* each chunk's @id */
 	size_t nr_chunks;
+	size_t index_cap; /* the index block's room (struct mv_view_index) */
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;
 	size_t nr_same;
@@ -226,6 +276,17 @@ mv_fv_cur(const struct mv_flatview *fv, size_t *k, size_t i)
 struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n);
 void mv_view_chunk_seal(struct mv_view_chunk *ch);
 void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch);
+/*
+ * flatview.c: mv_view_index_alloc() an index block with room for at least
+ * @cap chunks (-ENOMEM without memory), mv_view_index_free() gives one
+ * back.  mv_view_chunk_cache_drain() frees the machine's cached chunks and
+ * index blocks (its last reference).
+ */
+int mv_view_index_alloc(struct mv_machine *m, size_t cap,
+			struct mv_view_index *ix);
+void mv_view_index_free(struct mv_machine *m, struct mv_view_chunk **block,
+			size_t cap);
+void mv_view_chunk_cache_drain(struct mv_machine *m);
 
 /*
  * struct mv_as - an address space.  @view is the current view (the AS
@@ -355,6 +416,13 @@ struct mv_machine {
 	size_t nr_chunk_ids, cap_chunk_ids;
 	uint32_t *free_chunk_ids;
 	size_t nr_free_chunk_ids;
+	struct mv_view_chunk *chunk_cache[MV_CHUNK_CACHE];
+	size_t nr_chunk_cache;
+	struct mv_view_chunk **index_cache[MV_INDEX_CACHE];
+	size_t index_cache_cap[MV_INDEX_CACHE];
+	size_t nr_index_cache;
+	/* the last commit's event log, kept for the next (listener.c) */
+	struct mv_event_log *spare_log;
 	char readers_seen_pad0[64];
 	atomic_int readers_seen;
 	char readers_seen_pad1[64];
@@ -455,7 +523,10 @@ struct mv_event_log *mv_event_log_new(struct mv_machine *m);
 int mv_event_log_error(const struct mv_event_log *log);
 /* Room for @n more events, so that delivery can always be taken back. */
 int mv_event_log_reserve(struct mv_event_log *log, size_t n);
+/* Keeps the last one freed for the next mv_event_log_new() of its machine. */
 void mv_event_log_free(struct mv_event_log *log);
+/* Free the machine's kept event log (its last reference). */
+void mv_event_log_drain(struct mv_machine *m);
 void mv_as_listeners_free(struct mv_as *as);
 
 /* render.c: render the view of flat-view root @root (NULL: empty view). */

@@ -41,10 +41,23 @@ struct mv_event_log {
 	int first_error; /* of a callback other than region_add */
 };
 
+/* A kept log's event array above this is freed, not kept. */
+#define SPARE_LOG_MAX_EVENTS 4096
+
 struct mv_event_log *mv_event_log_new(struct mv_machine *m)
 {
-	struct mv_event_log *log = mv_zalloc(m, sizeof(*log));
+	struct mv_event_log *log = m->spare_log;
 
+	if (log) { /* the last commit's, its array's room kept */
+		m->spare_log = NULL;
+		MV_UNPOISON(log, sizeof(*log));
+		MV_UNPOISON(log->ev, log->cap * sizeof(*log->ev));
+		log->nr = 0;
+		log->broken = false;
+		log->first_error = 0;
+		return log;
+	}
+	log = mv_zalloc(m, sizeof(*log));
 	if (log)
 		log->m = m;
 	return log;
@@ -71,8 +84,30 @@ int mv_event_log_error(const struct mv_event_log *log)
 
 void mv_event_log_free(struct mv_event_log *log)
 {
+	struct mv_machine *m;
+
 	if (!log)
 		return;
+	m = log->m;
+	if (!m->spare_log && !m->dead && log->cap <= SPARE_LOG_MAX_EVENTS) {
+		MV_POISON(log->ev, log->cap * sizeof(*log->ev));
+		MV_POISON(log, sizeof(*log));
+		m->spare_log = log;
+		return;
+	}
+	free(log->ev);
+	free(log);
+}
+
+void mv_event_log_drain(struct mv_machine *m)
+{
+	struct mv_event_log *log = m->spare_log;
+
+	if (!log)
+		return;
+	m->spare_log = NULL;
+	MV_UNPOISON(log, sizeof(*log));
+	MV_UNPOISON(log->ev, log->cap * sizeof(*log->ev));
 	free(log->ev);
 	free(log);
 }

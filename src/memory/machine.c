@@ -33,6 +33,8 @@ void mv_machine_put(struct mv_machine *m)
 {
 	if (atomic_fetch_sub(&m->refs, 1) == 1) {
 		free(m->name);
+		mv_view_chunk_cache_drain(m);
+		mv_event_log_drain(m);
 		free(m->chunk_refs);
 		free(m->free_chunk_ids);
 		pthread_mutex_destroy(&m->reclaim_lock);

@@ -517,37 +517,30 @@ struct chunk_build {
 	struct mv_view_chunk *popped; /* copied into pending, put at the end */
 };
 
-/* Room for @n more chunks. */
+/* Room for @n more chunks: a bigger index block, the entries copied. */
 static int cb_reserve(struct chunk_build *cb, size_t n)
 {
 	size_t cap = cb->cap ? cb->cap : 16;
-	struct mv_view_chunk **a;
-	uint64_t *ad;
-	uint32_t *id;
-	size_t *f;
+	struct mv_view_index ix;
 
 	if (cb->nr + n <= cb->cap)
 		return 0;
 	while (cap < cb->nr + n)
 		cap *= 2;
-	a = realloc(cb->ch, cap * sizeof(*a));
-	if (!a)
+	if (mv_view_index_alloc(cb->m, cap, &ix))
 		return -ENOMEM;
-	cb->ch = a;
-	/* one more: the end of the last chunk */
-	f = realloc(cb->first, (cap + 1) * sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	cb->first = f;
-	ad = realloc(cb->addr, cap * sizeof(*ad));
-	if (!ad)
-		return -ENOMEM;
-	cb->addr = ad;
-	id = realloc(cb->id, cap * sizeof(*id));
-	if (!id)
-		return -ENOMEM;
-	cb->id = id;
-	cb->cap = cap;
+	if (cb->nr) {
+		memcpy(ix.ch, cb->ch, cb->nr * sizeof(*ix.ch));
+		memcpy(ix.first, cb->first, cb->nr * sizeof(*ix.first));
+		memcpy(ix.addr, cb->addr, cb->nr * sizeof(*ix.addr));
+		memcpy(ix.id, cb->id, cb->nr * sizeof(*ix.id));
+	}
+	mv_view_index_free(cb->m, cb->ch, cb->cap);
+	cb->ch = ix.ch;
+	cb->first = ix.first;
+	cb->addr = ix.addr;
+	cb->id = ix.id;
+	cb->cap = ix.cap;
 	return 0;
 }
 
@@ -756,10 +749,7 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 	if (ret) {
 		for (k = 0; k < cb.nr; k++)
 			mv_view_chunk_put(c->m, cb.ch[k]);
-		free(cb.ch);
-		free(cb.first);
-		free(cb.addr);
-		free(cb.id);
+		mv_view_index_free(c->m, cb.ch, cb.cap);
 		free(c->same);
 		return ret;
 	}
@@ -767,6 +757,7 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 	fv->chunk_first = cb.first;
 	fv->chunk_addr = cb.addr;
 	fv->chunk_id = cb.id;
+	fv->index_cap = cb.cap;
 	fv->nr_chunks = cb.nr;
 	fv->chunk_first[cb.nr] = cb.total;
 	fv->nr = cb.total;

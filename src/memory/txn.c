@@ -304,15 +304,12 @@ static void windows_normalize(struct window_set *ws)
 static int next_view(struct mv_machine *m, struct mv_region *root,
 		     struct mv_flatview *old, struct mv_flatview **out)
 {
-	struct window_set *ws;
+	struct window_set set, *ws = &set; /* 2 KiB: on the stack */
 	size_t i;
 	int ret;
 
 	if (!root || m->dirty_all || m->full_render_only || old->root != root)
 		return mv_render(m, root, out);
-	ws = mv_malloc(m, sizeof(*ws));
-	if (!ws)
-		return -ENOMEM;
 	ws->root = root;
 	ws->nr = 0;
 	ws->steps = 0;
@@ -327,7 +324,6 @@ static int next_view(struct mv_machine *m, struct mv_region *root,
 		ret = mv_render_splice(m, old, (const u128(*)[2])ws->w, ws->nr,
 				       out);
 	}
-	free(ws);
 	return ret;
 }
 
@@ -405,7 +401,7 @@ static int deliver(struct mv_machine *m, struct mv_flatview **views)
 
 int mv_txn_commit(struct mv_machine *m)
 {
-	struct mv_flatview **views;
+	struct mv_flatview **views, *few[8]; /* few: no allocation */
 	struct mv_as *as;
 	size_t nr_as = 0, i = 0;
 	int ret;
@@ -426,7 +422,7 @@ int mv_txn_commit(struct mv_machine *m)
 	}
 	for (as = m->as_head; as; as = as->next)
 		nr_as++;
-	views = mv_malloc(m, (nr_as ? nr_as : 1) * sizeof(*views));
+	views = nr_as <= 8 ? few : mv_malloc(m, nr_as * sizeof(*views));
 	if (!views) {
 		undo_clear(m);
 		return -ENOMEM;
@@ -443,13 +439,15 @@ int mv_txn_commit(struct mv_machine *m)
 	if (ret) {
 		/* Nothing published; on a render failure the change stays
 		 * pending, after a rollback it is gone. */
-		free(views);
+		if (views != few)
+			free(views);
 		undo_clear(m);
 		return ret;
 	}
 	for (as = m->as_head; as; as = as->next)
 		mv_as_set_view(as, views[i++]);
-	free(views);
+	if (views != few)
+		free(views);
 	ret = mv_listeners_commit(m);
 	if (!ret)
 		ret = m->listener_error;

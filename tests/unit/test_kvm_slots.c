@@ -605,6 +605,51 @@ static void test_slot_ids_reused_lowest_first(void **state)
 	assert_int_equal(slot_at_gpa(c, 0x1000).id, 2);
 }
 
+/*
+ * A deleted slot's memory is kept for the next creation (poisoned under
+ * ASan meanwhile): toggles, a delete and a create in one commit, and
+ * deletions of several slots at once keep the table equal to the
+ * kernel's and the ids lowest first.
+ */
+static void test_deleted_slot_reused(void **state)
+{
+	struct ctx *c = *state;
+	struct mv_region *a = ram(c, "a", PAGE), *b = ram(c, "b", PAGE),
+			 *d = ram(c, "d", PAGE);
+	int i;
+
+	start(c, NULL);
+	add(c, a, 0x1000, 0);
+	add(c, b, 0x2000, 0);
+	add(c, d, 0x3000, 0);
+	check(c);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(mv_region_set_enabled(b, i % 2 == 1), 0);
+		check(c);
+	}
+	assert_int_equal(mv_region_set_enabled(b, true), 0);
+	check(c);
+	assert_int_equal(slot_at_gpa(c, 0x2000).id, 1);
+	mv_txn_begin(c->m); /* a delete and a create in one commit */
+	assert_int_equal(mv_region_set_enabled(a, false), 0);
+	assert_int_equal(mv_region_set_address(b, 0x8000), 0);
+	assert_int_equal(mv_txn_commit(c->m), 0);
+	check(c);
+	assert_int_equal(slot_at_gpa(c, 0x8000).id, 0);
+	mv_txn_begin(c->m); /* two deletions, then two creations */
+	assert_int_equal(mv_region_set_enabled(b, false), 0);
+	assert_int_equal(mv_region_set_enabled(d, false), 0);
+	assert_int_equal(mv_txn_commit(c->m), 0);
+	check(c);
+	assert_int_equal(mv_kvm_slot_count(c->k, 0), 0);
+	mv_txn_begin(c->m);
+	assert_int_equal(mv_region_set_enabled(a, true), 0);
+	assert_int_equal(mv_region_set_enabled(d, true), 0);
+	assert_int_equal(mv_txn_commit(c->m), 0);
+	check(c);
+	assert_int_equal(mv_kvm_slot_count(c->k, 0), 2);
+}
+
 /* ---- dirty logging ----------------------------------------------------- */
 
 /*
@@ -1328,6 +1373,7 @@ int main(void)
 		T(test_unaligned_edges_trimmed_to_pages),
 		T(test_split_at_max_slot_size),
 		T(test_slot_ids_reused_lowest_first),
+		T(test_deleted_slot_reused),
 		T(test_log_flag_follows_dirty_mask),
 		T(test_dirty_log_fetched_before_logging_slot_deleted),
 		T(test_dirty_log_fetched_before_logging_slot_moved),

@@ -20,6 +20,16 @@
 #include <time.h>
 
 #include "helpers.h"
+#if defined(__SANITIZE_ADDRESS__)
+#define MV_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MV_TEST_ASAN 1
+#endif
+#endif
+#ifdef MV_TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 #include "internal.h" /* src/memory: chunks, mv_render */
 
 #define PAGE 0x1000ull
@@ -253,6 +263,145 @@ static void test_one_change_shares_the_rest(void **state)
 	mv_region_unref(w.root);
 }
 
+static bool cached(void *const *cache, size_t n, const void *p)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cache[i] == p)
+			return true;
+	return false;
+}
+
+/*
+ * Released chunks and index blocks are reused: after a warm-up, every
+ * chunk a one-range change copies and the new view's index block come
+ * from the machine's caches (so the steady state allocates neither), the
+ * caches stay bounded when many views are released at once, and under
+ * ASan a released block stays poisoned until it is reused.
+ */
+static void test_chunk_cache_reuse(void **state)
+{
+	struct mv_view_chunk *chunk_snap[MV_CHUNK_CACHE];
+	struct mv_view_chunk **index_snap[MV_INDEX_CACHE];
+	struct mv_flatview *held[40];
+	struct world w;
+	size_t nc, ni, k;
+	int i, n;
+
+	(void)state;
+	world_init(&w, 11);
+	for (i = 0; i < 4; i++) /* warm-up: fills the caches */
+		assert_int_equal(mv_region_set_enabled(w.alias[NR_ALIAS / 2],
+						       i % 2 == 1),
+				 0);
+	for (i = 0; i < 20; i++) {
+		struct mv_flatview *old = w.as->view, *fv;
+		size_t copied = 0;
+
+		nc = w.m->nr_chunk_cache;
+		ni = w.m->nr_index_cache;
+		assert_true(nc >= 1);
+		assert_true(ni >= 1);
+		memcpy(chunk_snap, w.m->chunk_cache, nc * sizeof(*chunk_snap));
+		memcpy(index_snap, w.m->index_cache, ni * sizeof(*index_snap));
+#ifdef MV_TEST_ASAN
+		for (k = 0; k < nc; k++)
+			assert_true(__asan_address_is_poisoned(chunk_snap[k]));
+		for (k = 0; k < ni; k++)
+			assert_true(__asan_address_is_poisoned(index_snap[k]));
+#endif
+		mv_flatview_ref(old);
+		assert_int_equal(mv_region_set_enabled(w.alias[NR_ALIAS / 2],
+						       i % 2 == 1),
+				 0);
+		fv = check_view(&w);
+		assert_true(cached((void *const *)index_snap, ni, fv->chunks));
+		for (k = 0; k < fv->nr_chunks; k++) {
+			if (shared_chunks(old, fv) == fv->nr_chunks)
+				break;
+			if (cached((void *const *)old->chunks, old->nr_chunks,
+				   fv->chunks[k]))
+				continue;
+			copied++;
+			assert_true(cached((void *const *)chunk_snap, nc,
+					   fv->chunks[k]));
+		}
+		assert_true(copied >= 1 && copied <= 3);
+		mv_flatview_unref(old);
+	}
+	/* many views released at once: the caches stay bounded */
+	for (i = 0; i < 40; i++) {
+		held[i] = mv_as_get_flatview(w.as);
+		random_op(&w);
+		check_view(&w);
+	}
+	for (i = 0; i < 40; i++)
+		mv_flatview_unref(held[i]);
+	assert_true(w.m->nr_chunk_cache == MV_CHUNK_CACHE);
+	assert_true(w.m->nr_index_cache == MV_INDEX_CACHE);
+	check_view(&w);
+	mv_machine_free(w.m); /* frees the caches (ASan: no leak) */
+	for (n = 0; n < NR_ALIAS; n++)
+		mv_region_unref(w.alias[n]);
+	for (n = 0; n < NR_COVER; n++)
+		mv_region_unref(w.cover[n]);
+	for (n = 0; n < NR_LEAF; n++)
+		mv_region_unref(w.leaf[n]);
+	mv_region_unref(w.ram);
+	mv_region_unref(w.root);
+}
+
+static int count_add(struct mv_listener *l, const struct mv_section *s)
+{
+	(void)s;
+	(*(int *)l->opaque)++;
+	return 0;
+}
+
+/*
+ * A commit's event log is kept for the next commit (no allocation per
+ * commit), poisoned under ASan while kept, and freed with the machine.
+ */
+static void test_event_log_kept(void **state)
+{
+	static const struct mv_listener_ops ops = { .region_add = count_add };
+	int adds = 0;
+	struct mv_listener l = { .ops = &ops, .priority = 1, .opaque = &adds };
+	struct mv_event_log *kept;
+	struct world w;
+	int i, n;
+
+	(void)state;
+	world_init(&w, 5);
+	assert_int_equal(mv_listener_register(w.as, &l), 0);
+	assert_int_equal(adds, (int)w.as->view->nr); /* the replay */
+	adds = 0;
+	assert_int_equal(mv_region_set_enabled(w.alias[10], false), 0);
+	kept = w.m->spare_log;
+	assert_non_null(kept);
+	for (i = 0; i < 10; i++) {
+#ifdef MV_TEST_ASAN
+		assert_true(__asan_address_is_poisoned(w.m->spare_log));
+#endif
+		assert_int_equal(mv_region_set_enabled(w.alias[10], i % 2 == 0),
+				 0);
+		assert_ptr_equal(w.m->spare_log, kept);
+		check_view(&w);
+	}
+	assert_int_equal(adds, 5); /* one per enable */
+	mv_listener_unregister(&l);
+	mv_machine_free(w.m); /* frees the kept log (ASan: no leak) */
+	for (n = 0; n < NR_ALIAS; n++)
+		mv_region_unref(w.alias[n]);
+	for (n = 0; n < NR_COVER; n++)
+		mv_region_unref(w.cover[n]);
+	for (n = 0; n < NR_LEAF; n++)
+		mv_region_unref(w.leaf[n]);
+	mv_region_unref(w.ram);
+	mv_region_unref(w.root);
+}
+
 /*
  * Views held across commits share chunks (and their region references);
  * a deleted RAM region lives exactly as long as the last view naming it,
@@ -419,6 +568,8 @@ int main(void)
 		cmocka_unit_test(test_splices_equal_full_render),
 		cmocka_unit_test(test_one_change_shares_the_rest),
 		cmocka_unit_test(test_references_balanced),
+		cmocka_unit_test(test_chunk_cache_reuse),
+		cmocka_unit_test(test_event_log_kept),
 		cmocka_unit_test(test_range_table_built_after_lookups),
 		cmocka_unit_test(test_reader_keeps_replaced_view),
 	};
