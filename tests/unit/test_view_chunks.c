@@ -49,6 +49,21 @@ struct world {
 	uint64_t seed;
 };
 
+/* Drop the test's own references to the world's regions. */
+static void world_unref(struct world *w)
+{
+	int n;
+
+	for (n = 0; n < NR_ALIAS; n++)
+		mv_region_unref(w->alias[n]);
+	for (n = 0; n < NR_COVER; n++)
+		mv_region_unref(w->cover[n]);
+	for (n = 0; n < NR_LEAF; n++)
+		mv_region_unref(w->leaf[n]);
+	mv_region_unref(w->ram);
+	mv_region_unref(w->root);
+}
+
 static uint64_t rnd(struct world *w, uint64_t n)
 {
 	w->seed = w->seed * 6364136223846793005ull + 1442695040888963407ull;
@@ -221,21 +236,14 @@ static void test_splices_equal_full_render(void **state)
 	}
 	mv_machine_free(w.m);
 	/* the test's own references */
-	for (n = 0; n < NR_ALIAS; n++)
-		mv_region_unref(w.alias[n]);
-	for (n = 0; n < NR_COVER; n++)
-		mv_region_unref(w.cover[n]);
-	for (n = 0; n < NR_LEAF; n++)
-		mv_region_unref(w.leaf[n]);
-	mv_region_unref(w.ram);
-	mv_region_unref(w.root);
+	world_unref(&w);
 }
 
 /* Toggling one range of thousands copies only the chunks around it. */
 static void test_one_change_shares_the_rest(void **state)
 {
 	struct world w;
-	int i, n;
+	int i;
 
 	(void)state;
 	world_init(&w, 7);
@@ -253,14 +261,7 @@ static void test_one_change_shares_the_rest(void **state)
 		mv_flatview_unref(old);
 	}
 	mv_machine_free(w.m);
-	for (n = 0; n < NR_ALIAS; n++)
-		mv_region_unref(w.alias[n]);
-	for (n = 0; n < NR_COVER; n++)
-		mv_region_unref(w.cover[n]);
-	for (n = 0; n < NR_LEAF; n++)
-		mv_region_unref(w.leaf[n]);
-	mv_region_unref(w.ram);
-	mv_region_unref(w.root);
+	world_unref(&w);
 }
 
 static bool cached(void *const *cache, size_t n, const void *p)
@@ -287,7 +288,7 @@ static void test_chunk_cache_reuse(void **state)
 	struct mv_flatview *held[40];
 	struct world w;
 	size_t nc, ni, k;
-	int i, n;
+	int i;
 
 	(void)state;
 	world_init(&w, 11);
@@ -342,14 +343,7 @@ static void test_chunk_cache_reuse(void **state)
 	assert_true(w.m->nr_index_cache == MV_INDEX_CACHE);
 	check_view(&w);
 	mv_machine_free(w.m); /* frees the caches (ASan: no leak) */
-	for (n = 0; n < NR_ALIAS; n++)
-		mv_region_unref(w.alias[n]);
-	for (n = 0; n < NR_COVER; n++)
-		mv_region_unref(w.cover[n]);
-	for (n = 0; n < NR_LEAF; n++)
-		mv_region_unref(w.leaf[n]);
-	mv_region_unref(w.ram);
-	mv_region_unref(w.root);
+	world_unref(&w);
 }
 
 static int count_add(struct mv_listener *l, const struct mv_section *s)
@@ -370,7 +364,7 @@ static void test_event_log_kept(void **state)
 	struct mv_listener l = { .ops = &ops, .priority = 1, .opaque = &adds };
 	struct mv_event_log *kept;
 	struct world w;
-	int i, n;
+	int i;
 
 	(void)state;
 	world_init(&w, 5);
@@ -392,14 +386,7 @@ static void test_event_log_kept(void **state)
 	assert_int_equal(adds, 5); /* one per enable */
 	mv_listener_unregister(&l);
 	mv_machine_free(w.m); /* frees the kept log (ASan: no leak) */
-	for (n = 0; n < NR_ALIAS; n++)
-		mv_region_unref(w.alias[n]);
-	for (n = 0; n < NR_COVER; n++)
-		mv_region_unref(w.cover[n]);
-	for (n = 0; n < NR_LEAF; n++)
-		mv_region_unref(w.leaf[n]);
-	mv_region_unref(w.ram);
-	mv_region_unref(w.root);
+	world_unref(&w);
 }
 
 /*
