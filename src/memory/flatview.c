@@ -199,14 +199,67 @@ void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch)
 		chunk_free(m, ch);
 }
 
+/* Drop @fv's counts on its chunks [@k, @e) (the chunks only when freed). */
+static void chunks_put(struct mv_machine *m, const struct mv_flatview *fv,
+		       size_t k, size_t e)
+{
+	for (; k < e; k++)
+		if (!--m->chunk_refs[fv->chunk_id[k]])
+			chunk_free(m, fv->chunks[k]);
+}
+
+/* @fv's heir, which borrows from it, takes counts of its own. */
+static void heir_take_counts(struct mv_machine *m, struct mv_flatview *fv)
+{
+	struct mv_flatview *h = fv->heir;
+	size_t i, k;
+
+	for (i = 0; i < h->nr_loans; i++)
+		for (k = h->loans[i].to; k < h->loans[i].to + h->loans[i].n;
+		     k++)
+			m->chunk_refs[h->chunk_id[k]]++;
+	h->nr_loans = 0;
+	h->lender = NULL;
+	fv->heir = NULL;
+}
+
+/*
+ * Drop the counts @fv owns (struct mv_view_loan): all its chunks but
+ * those it borrows, or, when its heir inherits them, but those it lends.
+ */
+static void chunks_release(struct mv_machine *m, struct mv_flatview *fv)
+{
+	const struct mv_view_loan *l = NULL;
+	size_t i, nr = 0, k = 0;
+	bool lent = false;
+
+	if (fv->heir && fv->lender)
+		heir_take_counts(m, fv);
+	if (fv->heir) { /* it inherits the chunks it borrowed */
+		l = fv->heir->loans;
+		nr = fv->heir->nr_loans;
+		lent = true;
+		fv->heir->nr_loans = 0;
+		fv->heir->lender = NULL;
+	} else if (fv->lender) {
+		l = fv->loans;
+		nr = fv->nr_loans;
+		fv->lender->heir = NULL;
+	}
+	for (i = 0; i < nr; i++) { /* loans are in order on both sides */
+		size_t at = lent ? l[i].from : l[i].to;
+
+		chunks_put(m, fv, k, at);
+		k = at + l[i].n;
+	}
+	chunks_put(m, fv, k, fv->nr_chunks);
+}
+
 static void flatview_destroy(struct mv_flatview *fv)
 {
 	struct mv_machine *m = fv->machine;
-	size_t k;
 
-	for (k = 0; k < fv->nr_chunks; k++) /* the chunks only when freed */
-		if (!--m->chunk_refs[fv->chunk_id[k]])
-			chunk_free(m, fv->chunks[k]);
+	chunks_release(m, fv);
 	mv_view_index_free(m, fv->chunks, fv->index_cap);
 	if (fv->root)
 		mv_region_unref(fv->root);
@@ -514,12 +567,42 @@ static int check_chunks(const struct mv_flatview *fv, char *why, size_t len)
 	return 0;
 }
 
+/* A borrower's loans lie inside both views, in order, name the same
+ * chunks on both sides, and its lender names it as heir. */
+static int check_loans(const struct mv_flatview *fv, char *why, size_t len)
+{
+	const struct mv_flatview *l = fv->lender;
+	size_t i, j, from = 0, to = 0;
+
+	if (!l != !fv->nr_loans || fv->nr_loans > MV_VIEW_LOANS ||
+	    (l && l->heir != fv) || (fv->heir && fv->heir->lender != fv))
+		return fail(why, len, 0, "loan links broken");
+	for (i = 0; i < fv->nr_loans; i++) {
+		const struct mv_view_loan *n = &fv->loans[i];
+
+		if (!n->n || n->from < from || n->to < to ||
+		    n->from + n->n > l->nr_chunks ||
+		    n->to + n->n > fv->nr_chunks)
+			return fail(why, len, 0, "loan out of order or bounds");
+		for (j = 0; j < n->n; j++)
+			if (fv->chunks[n->to + j] != l->chunks[n->from + j])
+				return fail(why, len,
+					    fv->chunk_first[n->to + j],
+					    "borrowed chunk is not the lender's");
+		from = n->from + n->n;
+		to = n->to + n->n;
+	}
+	return 0;
+}
+
 int mv_flatview_check(const struct mv_flatview *fv, char *why, size_t len)
 {
 	const struct mv_flat_range *prev = NULL;
 	size_t i, k = 0;
 	int ret = check_chunks(fv, why, len);
 
+	if (!ret)
+		ret = check_loans(fv, why, len);
 	if (ret)
 		return ret;
 	for (i = 0; i < fv->nr; i++) {

@@ -175,11 +175,39 @@ struct mv_view_index {
 };
 
 /*
+ * struct mv_view_loan - chunks a spliced view borrows from the view it was
+ * spliced from (its @lender): its chunks [@to, @to + @n) are the lender's
+ * [@from, @from + @n), and it holds no count on them.
+ *
+ * A chunk's count (@chunk_refs) is the number of views that *own* it.  A
+ * splice from a view that lends to no other (no @heir) borrows the chunks
+ * it shares, in at most MV_VIEW_LOANS runs (beyond that it takes counts as
+ * before), so neither the splice nor the release of the replaced view
+ * walks the shared chunks' counts.  When a view is destroyed:
+ *  - if it owns all its chunks (no @lender), its heir inherits the lent
+ *    counts (it owns all its chunks from then on) and the view drops the
+ *    counts of its chunks it did not lend: only the seams;
+ *  - if it borrows itself (its lender outlives it: a reader or a caller
+ *    still holds the older view), its heir first takes counts on what it
+ *    borrowed, as a splice without loans would have;
+ *  - a borrower drops only the chunks it owns and unlinks from its lender.
+ * Views die oldest first in the common case (mv_reclaim() releases them
+ * in order), so a commit's splice and release cost O(seams), not O(n /
+ * MV_VIEW_CHUNK), in counts.
+ */
+#define MV_VIEW_LOANS 4
+
+struct mv_view_loan {
+	size_t from, to, n;
+};
+
+/*
  * struct mv_flatview - an immutable rendered view.  Its @nr ranges are
  * sorted and maximally merged; they are stored in @chunks, chunk k holding
  * ranges [@chunk_first[k], @chunk_first[k + 1]) (@chunk_first has
  * @nr_chunks + 1 entries); read them with mv_fv_at() / mv_fv_cur().  The
- * view holds a reference on each chunk, on @root and on the machine.  An
+ * view owns or borrows (struct mv_view_loan) a count on each chunk and
+ * holds a reference on @root and on the machine.  An
  * address space's reference on a replaced view is dropped by the writer
  * after an RCU grace period (mv_reclaim()); a last reference dropped
  * outside writer context queues the view on the machine's reclaim list for
@@ -207,6 +235,10 @@ struct mv_flatview {
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;
 	size_t nr_same;
+	/* borrowed chunks (writer context only, flatview.c) */
+	struct mv_flatview *lender, *heir;
+	struct mv_view_loan loans[MV_VIEW_LOANS];
+	size_t nr_loans;
 	_Atomic(struct mv_flat_range *) flat;
 	/* the range table over the ranges, built by a lookup once the view
 	 * has served @nr / MV_TABLE_AFTER lookups by binary search over the

@@ -515,6 +515,12 @@ struct chunk_build {
 	struct slice *pend;
 	size_t nr_pend, cap_pend, n_pend; /* @n_pend: ranges pending */
 	struct mv_view_chunk *popped; /* copied into pending, put at the end */
+	bool popped_borrowed;
+	/* chunks borrowed from @lender (struct mv_view_loan), NULL when the
+	 * old view already lends to another */
+	const struct mv_flatview *lender;
+	struct mv_view_loan loans[MV_VIEW_LOANS];
+	size_t nr_loans;
 };
 
 /* Room for @n more chunks: a bigger index block, the entries copied. */
@@ -626,8 +632,39 @@ static int cb_flush(struct chunk_build *cb)
 	return 0;
 }
 
+/* Borrow @old's chunks [@k, @k + @n) into place @cb->nr, in one loan
+ * with the last when they follow it on both sides; false if the loans
+ * are used up. */
+static bool cb_borrow(struct chunk_build *cb, size_t k, size_t n)
+{
+	struct mv_view_loan *l =
+		cb->nr_loans ? &cb->loans[cb->nr_loans - 1] : NULL;
+
+	if (l && l->from + l->n == k && l->to + l->n == cb->nr) {
+		l->n += n;
+		return true;
+	}
+	if (cb->nr_loans == MV_VIEW_LOANS)
+		return false;
+	cb->loans[cb->nr_loans++] =
+		(struct mv_view_loan){ .from = k, .to = cb->nr, .n = n };
+	return true;
+}
+
+/* Chunk @k of the view being built is borrowed. */
+static bool cb_borrowed(const struct chunk_build *cb, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < cb->nr_loans; i++)
+		if (k - cb->loans[i].to < cb->loans[i].n)
+			return true;
+	return false;
+}
+
 /* Share @old's chunks [@k, @e) (each at least MV_VIEW_CHUNK / 2 ranges):
- * pointers and starts copied as blocks, one reference each. */
+ * pointers and starts copied as blocks, borrowed (struct mv_view_loan)
+ * or one count each. */
 static int cb_share(struct chunk_build *cb, const struct mv_flatview *old,
 		    size_t k, size_t e)
 {
@@ -639,10 +676,11 @@ static int cb_share(struct chunk_build *cb, const struct mv_flatview *old,
 	memcpy(&cb->ch[cb->nr], &old->chunks[k], n * sizeof(*cb->ch));
 	memcpy(&cb->addr[cb->nr], &old->chunk_addr[k], n * sizeof(*cb->addr));
 	memcpy(&cb->id[cb->nr], &old->chunk_id[k], n * sizeof(*cb->id));
-	for (j = 0; j < n; j++) {
+	for (j = 0; j < n; j++)
 		cb->first[cb->nr + j] = old->chunk_first[k + j] + delta;
-		cb->m->chunk_refs[old->chunk_id[k + j]]++;
-	}
+	if (!cb->lender || !cb_borrow(cb, k, n))
+		for (j = 0; j < n; j++)
+			cb->m->chunk_refs[old->chunk_id[k + j]]++;
 	cb->nr += n;
 	cb->total = old->chunk_first[e] + delta;
 	return 0;
@@ -702,6 +740,10 @@ static int cb_end(struct chunk_build *cb)
 
 	if (cb->n_pend && cb->n_pend < MV_VIEW_CHUNK / 2 && cb->nr) {
 		cb->popped = cb->ch[--cb->nr];
+		/* a borrowed chunk is the last of the last loan */
+		cb->popped_borrowed = cb_borrowed(cb, cb->nr);
+		if (cb->popped_borrowed && !--cb->loans[cb->nr_loans - 1].n)
+			cb->nr_loans--;
 		cb->total -= cb->popped->nr;
 		ret = cb_slice(cb, cb->popped->r, cb->popped->nr, true);
 		if (ret)
@@ -717,7 +759,10 @@ static int cb_end(struct chunk_build *cb)
 static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		       struct mv_flatview **out)
 {
-	struct chunk_build cb = { .m = c->m };
+	struct chunk_build cb = {
+		.m = c->m,
+		.lender = c->old && !c->old->heir ? c->old : NULL,
+	};
 	struct mv_flatview *fv = NULL;
 	size_t pos = 0, k, shift = 0;
 
@@ -742,13 +787,14 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		ret = cb_end(&cb);
 	if (!ret)
 		ret = view_new(c->m, root, &fv);
-	if (cb.popped)
+	if (cb.popped && !cb.popped_borrowed)
 		mv_view_chunk_put(c->m, cb.popped);
 	free(cb.pend);
 	free(c->out);
 	if (ret) {
 		for (k = 0; k < cb.nr; k++)
-			mv_view_chunk_put(c->m, cb.ch[k]);
+			if (!cb_borrowed(&cb, k))
+				mv_view_chunk_put(c->m, cb.ch[k]);
 		mv_view_index_free(c->m, cb.ch, cb.cap);
 		free(c->same);
 		return ret;
@@ -763,6 +809,12 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 	fv->nr = cb.total;
 	fv->same = c->same;
 	fv->nr_same = c->nr_same;
+	if (cb.nr_loans) {
+		memcpy(fv->loans, cb.loans, cb.nr_loans * sizeof(*cb.loans));
+		fv->nr_loans = cb.nr_loans;
+		fv->lender = (struct mv_flatview *)c->old;
+		fv->lender->heir = fv;
+	}
 	c->m->stats.renders++;
 	*out = fv;
 	return 0;

@@ -389,6 +389,54 @@ static void test_event_log_kept(void **state)
 	world_unref(&w);
 }
 
+/* Chunk @k of @fv is borrowed (struct mv_view_loan). */
+static bool borrowed(const struct mv_flatview *fv, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < fv->nr_loans; i++)
+		if (k >= fv->loans[i].to && k < fv->loans[i].to + fv->loans[i].n)
+			return true;
+	return false;
+}
+
+/* Every chunk of the @n live views @v is counted once per view that
+ * names it without borrowing it. */
+static void expect_counts(struct mv_machine *m, struct mv_flatview **v,
+			  size_t n)
+{
+	size_t i, j, k, l;
+
+	for (i = 0; i < n; i++)
+		for (k = 0; k < v[i]->nr_chunks; k++) {
+			const struct mv_view_chunk *ch = v[i]->chunks[k];
+			long owners = 0;
+
+			for (j = 0; j < n; j++)
+				for (l = 0; l < v[j]->nr_chunks; l++)
+					owners += v[j]->chunks[l] == ch &&
+						  !borrowed(v[j], l);
+			assert_int_equal(m->chunk_refs[ch->id], owners);
+		}
+}
+
+/* The same for the world's current and held views, once each. */
+static void expect_live_counts(struct world *w)
+{
+	struct mv_flatview *v[NR_HELD + 1];
+	size_t n = 0, i, j;
+
+	mv_machine_reclaim(w->m);
+	v[n++] = w->as->view;
+	for (i = 0; i < NR_HELD; i++) {
+		for (j = 0; j < n && w->held[i] && v[j] != w->held[i]; j++)
+			;
+		if (w->held[i] && j == n)
+			v[n++] = w->held[i];
+	}
+	expect_counts(w->m, v, n);
+}
+
 /*
  * Views held across commits share chunks (and their region references);
  * a deleted RAM region lives exactly as long as the last view naming it,
@@ -420,6 +468,7 @@ static void test_references_balanced(void **state)
 			w.leaf[step / 25] = NULL;
 		}
 		check_view(&w);
+		expect_live_counts(&w);
 	}
 	mv_machine_reclaim(w.m);
 	/* Leaves deleted: each still alive iff a held view names it. */
@@ -440,6 +489,62 @@ static void test_references_balanced(void **state)
 	mv_region_unref(w.root);
 	assert_int_equal(mv_ramblock_count(w.m), 1); /* the AS's view holds */
 	mv_machine_free(w.m);
+}
+
+/*
+ * A one-range change borrows the chunks it shares from the view it was
+ * spliced from (no count taken); the replaced view, released first,
+ * leaves them to it.  When the borrower is released before its lender (a
+ * caller holds the older view), the view borrowing from it takes counts
+ * of its own; each chunk's count stays the number of views owning it.
+ */
+static void test_loans_follow_views(void **state)
+{
+	struct mv_flatview *v0, *v1, *v2, *live[2];
+	struct world w;
+
+	(void)state;
+	world_init(&w, 5);
+	v0 = mv_as_get_flatview(w.as);
+	assert_int_equal(mv_region_set_enabled(w.alias[NR_ALIAS / 2], false),
+			 0);
+	v1 = mv_as_get_flatview(w.as);
+	assert_ptr_equal(v1->lender, v0);
+	assert_ptr_equal(v0->heir, v1);
+	assert_int_equal(v1->nr_loans, 2); /* before and after the seam */
+	assert_true(v1->loans[0].n + v1->loans[1].n + 3 >= v1->nr_chunks);
+	live[0] = v0;
+	live[1] = v1;
+	expect_counts(w.m, live, 2);
+
+	/* v2 borrows from v1, which goes before its lender v0 */
+	assert_int_equal(mv_region_set_enabled(w.alias[NR_ALIAS / 3], false),
+			 0);
+	check_view(&w);
+	v2 = mv_as_get_flatview(w.as);
+	assert_ptr_equal(v2->lender, v1);
+	mv_flatview_unref(v1);
+	mv_machine_reclaim(w.m);
+	assert_null(v2->lender);
+	assert_int_equal(v2->nr_loans, 0);
+	assert_null(v0->heir);
+	live[1] = v2;
+	expect_counts(w.m, live, 2);
+
+	/* v3 borrows from v2; v0 goes, then v2: v3 inherits */
+	assert_int_equal(mv_region_set_enabled(w.alias[NR_ALIAS / 4], false),
+			 0);
+	assert_ptr_equal(check_view(&w)->lender, v2);
+	mv_flatview_unref(v0);
+	mv_machine_reclaim(w.m);
+	assert_ptr_equal(w.as->view->lender, v2);
+	mv_flatview_unref(v2);
+	live[0] = w.as->view;
+	assert_null(live[0]->lender);
+	expect_counts(w.m, live, 1);
+
+	mv_machine_free(w.m);
+	world_unref(&w);
 }
 
 /* A new view answers lookups by binary search until it has served
@@ -555,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_splices_equal_full_render),
 		cmocka_unit_test(test_one_change_shares_the_rest),
 		cmocka_unit_test(test_references_balanced),
+		cmocka_unit_test(test_loans_follow_views),
 		cmocka_unit_test(test_chunk_cache_reuse),
 		cmocka_unit_test(test_event_log_kept),
 		cmocka_unit_test(test_range_table_built_after_lookups),
