@@ -586,9 +586,9 @@ static int check_loans(const struct mv_flatview *fv, char *why, size_t len)
 			return fail(why, len, 0, "loan out of order or bounds");
 		for (j = 0; j < n->n; j++)
 			if (fv->chunks[n->to + j] != l->chunks[n->from + j])
-				return fail(why, len,
-					    fv->chunk_first[n->to + j],
-					    "borrowed chunk is not the lender's");
+				return fail(
+					why, len, fv->chunk_first[n->to + j],
+					"borrowed chunk is not the lender's");
 		from = n->from + n->n;
 		to = n->to + n->n;
 	}

@@ -637,8 +637,8 @@ static int cb_flush(struct chunk_build *cb)
  * are used up. */
 static bool cb_borrow(struct chunk_build *cb, size_t k, size_t n)
 {
-	struct mv_view_loan *l =
-		cb->nr_loans ? &cb->loans[cb->nr_loans - 1] : NULL;
+	struct mv_view_loan *l = cb->nr_loans ? &cb->loans[cb->nr_loans - 1] :
+						NULL;
 
 	if (l && l->from + l->n == k && l->to + l->n == cb->nr) {
 		l->n += n;

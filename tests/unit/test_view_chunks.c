@@ -395,7 +395,8 @@ static bool borrowed(const struct mv_flatview *fv, size_t k)
 	size_t i;
 
 	for (i = 0; i < fv->nr_loans; i++)
-		if (k >= fv->loans[i].to && k < fv->loans[i].to + fv->loans[i].n)
+		if (k >= fv->loans[i].to &&
+		    k < fv->loans[i].to + fv->loans[i].n)
 			return true;
 	return false;
 }
