@@ -149,6 +149,42 @@ void mv_view_index_free(struct mv_machine *m, struct mv_view_chunk **block,
 	free(block);
 }
 
+void *mv_spare_take(struct mv_machine *m, enum mv_spare_kind kind, size_t *size)
+{
+	struct mv_spare *sp = &m->spare[kind];
+	void *p = sp->p;
+
+	*size = p ? sp->size : 0;
+	if (p) {
+		MV_UNPOISON(p, sp->size);
+		sp->p = NULL;
+	}
+	return p;
+}
+
+void mv_spare_give(struct mv_machine *m, enum mv_spare_kind kind, void *p,
+		   size_t size)
+{
+	struct mv_spare *sp = &m->spare[kind];
+
+	if (p && !sp->p && !m->dead && size <= MV_SPARE_MAX) {
+		MV_POISON(p, size);
+		sp->p = p;
+		sp->size = size;
+		return;
+	}
+	free(p);
+}
+
+void mv_spare_drain(struct mv_machine *m)
+{
+	size_t size;
+	int k;
+
+	for (k = 0; k < MV_NR_SPARE; k++)
+		free(mv_spare_take(m, k, &size));
+}
+
 void mv_view_chunk_cache_drain(struct mv_machine *m)
 {
 	while (m->nr_chunk_cache) {
@@ -265,8 +301,9 @@ static void flatview_destroy(struct mv_flatview *fv)
 		mv_region_unref(fv->root);
 	mv_range_table_free(atomic_load(&fv->table));
 	free(atomic_load(&fv->flat));
-	free(fv->same);
-	free(fv);
+	mv_spare_give(m, MV_SPARE_SAME, fv->same,
+		      fv->cap_same * sizeof(*fv->same));
+	mv_spare_give(m, MV_SPARE_VIEW, fv, sizeof(*fv));
 	mv_machine_put(m);
 }
 
@@ -369,27 +406,40 @@ static u128 range_key(const struct mv_flat_range *r, bool by_first)
 	return by_first ? r->first : r->last;
 }
 
-size_t mv_flatview_search(const struct mv_flatview *fv, size_t from, u128 key,
-			  bool by_first)
+/* @key falls in chunk @k of @fv: at or after its start, before the next. */
+static bool chunk_holds(const struct mv_flatview *fv, size_t k, u128 key)
 {
-	size_t k, lo = 0, hi = fv->nr_chunks, i;
+	return k < fv->nr_chunks && (u128)fv->chunk_addr[k] <= key &&
+	       (k + 1 == fv->nr_chunks || (u128)fv->chunk_addr[k + 1] > key);
+}
+
+size_t mv_flatview_search_near(const struct mv_flatview *fv, size_t from,
+			       u128 key, bool by_first, size_t *k)
+{
+	size_t lo = 0, hi = fv->nr_chunks, i;
 	const struct mv_view_chunk *ch;
 
-	if (from >= fv->nr)
+	if (from >= fv->nr || key > UINT64_MAX)
 		return fv->nr;
+	if (!key)
+		return from;
 	/* The last chunk starting at or before @key (or the first): the
 	 * ranges are sorted and disjoint, so the answer is in it or is the
-	 * next chunk's first range. */
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
+	 * next chunk's first range.  The hint, or the chunk after it, first. */
+	if (chunk_holds(fv, *k + 1, key))
+		++*k;
+	if (!chunk_holds(fv, *k, key)) {
+		while (hi - lo > 1) {
+			size_t mid = lo + (hi - lo) / 2;
 
-		if ((u128)fv->chunk_addr[mid] <= key)
-			lo = mid;
-		else
-			hi = mid;
+			if ((u128)fv->chunk_addr[mid] <= key)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		*k = lo;
 	}
-	k = lo;
-	ch = fv->chunks[k];
+	ch = fv->chunks[*k];
 	lo = 0;
 	hi = ch->nr;
 	while (lo < hi) {
@@ -400,8 +450,16 @@ size_t mv_flatview_search(const struct mv_flatview *fv, size_t from, u128 key,
 		else
 			hi = mid;
 	}
-	i = fv->chunk_first[k] + lo;
+	i = fv->chunk_first[*k] + lo;
 	return i > from ? i : from; /* the keys grow with the index */
+}
+
+size_t mv_flatview_search(const struct mv_flatview *fv, size_t from, u128 key,
+			  bool by_first)
+{
+	size_t k = SIZE_MAX - 1;
+
+	return mv_flatview_search_near(fv, from, key, by_first, &k);
 }
 
 size_t mv_flatview_index_at_or_after(const struct mv_flatview *fv,

@@ -175,6 +175,40 @@ struct mv_view_index {
 };
 
 /*
+ * struct mv_spare - memory kept for the next commit: a render's scratch
+ * arrays (render.c: fragments, output ranges, pending slices), a released
+ * view's struct and its array of runs (flatview.c).  Whoever needs one
+ * takes it (leaving NULL: a nested render allocates its own) and gives it
+ * back when done; what is bigger than MV_SPARE_MAX bytes, or given back
+ * while the slot is full or the machine dead, is freed.  Poisoned under
+ * ASan while kept.  So a one-range commit allocates nothing in the steady
+ * state.
+ */
+enum mv_spare_kind {
+	MV_SPARE_FRAGS,
+	MV_SPARE_OUT,
+	MV_SPARE_PEND,
+	MV_SPARE_SAME,
+	MV_SPARE_VIEW,
+	MV_NR_SPARE
+};
+
+#define MV_SPARE_MAX (64 * 1024)
+
+struct mv_spare {
+	void *p;
+	size_t size; /* bytes */
+};
+
+/* flatview.c: take the spare of @kind (NULL if none; *@size its bytes),
+ * give one back (@p may be NULL), free them all (the machine's end). */
+void *mv_spare_take(struct mv_machine *m, enum mv_spare_kind kind,
+		    size_t *size);
+void mv_spare_give(struct mv_machine *m, enum mv_spare_kind kind, void *p,
+		   size_t size);
+void mv_spare_drain(struct mv_machine *m);
+
+/*
  * struct mv_view_loan - chunks a spliced view borrows from the view it was
  * spliced from (its @lender): its chunks [@to, @to + @n) are the lender's
  * [@from, @from + @n), and it holds no count on them.
@@ -234,7 +268,7 @@ struct mv_flatview {
 	size_t index_cap; /* the index block's room (struct mv_view_index) */
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;
-	size_t nr_same;
+	size_t nr_same, cap_same;
 	/* borrowed chunks (writer context only, flatview.c) */
 	struct mv_flatview *lender, *heir;
 	struct mv_view_loan loans[MV_VIEW_LOANS];
@@ -455,6 +489,9 @@ struct mv_machine {
 	size_t nr_index_cache;
 	/* the last commit's event log, kept for the next (listener.c) */
 	struct mv_event_log *spare_log;
+	/* a render's scratch arrays and a released view's struct and runs,
+	 * kept for the next (struct mv_spare) */
+	struct mv_spare spare[MV_NR_SPARE];
 	char readers_seen_pad0[64];
 	atomic_int readers_seen;
 	char readers_seen_pad1[64];
@@ -591,6 +628,11 @@ size_t mv_flatview_index_at_or_after(const struct mv_flatview *fv,
  */
 size_t mv_flatview_search(const struct mv_flatview *fv, size_t from, u128 key,
 			  bool by_first);
+/* The same, *@k a hint for the chunk to look in (any value; left at the
+ * chunk looked in): one search skipped when it or the next one holds
+ * @key. */
+size_t mv_flatview_search_near(const struct mv_flatview *fv, size_t from,
+			       u128 key, bool by_first, size_t *k);
 /* flatview.c */
 bool mv_flat_range_can_merge(const struct mv_flat_range *a,
 			     const struct mv_flat_range *b);

@@ -35,6 +35,7 @@ void mv_machine_put(struct mv_machine *m)
 		free(m->name);
 		mv_view_chunk_cache_drain(m);
 		mv_event_log_drain(m);
+		mv_spare_drain(m);
 		free(m->chunk_refs);
 		free(m->free_chunk_ids);
 		pthread_mutex_destroy(&m->reclaim_lock);

@@ -53,6 +53,7 @@ struct render_ctx {
 	 * as they are, each standing before @out[@new] (@new becomes the
 	 * run's index in the new view when the view is built) */
 	const struct mv_flatview *old;
+	size_t old_k; /* the chunk of @old looked in last */
 	struct mv_view_same *same;
 	size_t nr_same, cap_same;
 };
@@ -250,6 +251,19 @@ static int render_region(struct render_ctx *c, struct mv_region *mr, s128 base,
 				    .readonly = ro,
 				    .nonvolatile = nv,
 			    });
+}
+
+/* A render's scratch arrays: the machine's spares (struct mv_spare). */
+static void scratch_take(struct render_ctx *c)
+{
+	size_t size;
+
+	c->frags = mv_spare_take(c->m, MV_SPARE_FRAGS, &size);
+	c->cap = size / sizeof(*c->frags);
+	c->out = mv_spare_take(c->m, MV_SPARE_OUT, &size);
+	c->cap_out = size / sizeof(*c->out);
+	c->same = mv_spare_take(c->m, MV_SPARE_SAME, &size);
+	c->cap_same = size / sizeof(*c->same);
 }
 
 /* Room for @n more output ranges. */
@@ -481,8 +495,13 @@ struct mv_region *mv_flatview_root_of(struct mv_region *mr)
 static int view_new(struct mv_machine *m, struct mv_region *root,
 		    struct mv_flatview **out)
 {
-	struct mv_flatview *fv = mv_zalloc(m, sizeof(*fv));
+	size_t size;
+	struct mv_flatview *fv = mv_spare_take(m, MV_SPARE_VIEW, &size);
 
+	if (fv)
+		memset(fv, 0, sizeof(*fv));
+	else
+		fv = mv_zalloc(m, sizeof(*fv));
 	if (!fv)
 		return -ENOMEM;
 	atomic_init(&fv->refcount, 1);
@@ -632,6 +651,24 @@ static int cb_flush(struct chunk_build *cb)
 	return 0;
 }
 
+/* @dst[j] = @src[j] + @delta for the @n entries, four at a time (-O2
+ * does not vectorise a loop of unknown length). */
+static void shift_copy(size_t *restrict dst, const size_t *restrict src,
+		       size_t n, size_t delta)
+{
+	typedef size_t v4 __attribute__((vector_size(4 * sizeof(size_t))));
+	size_t j = 0;
+	v4 v;
+
+	for (; j + 4 <= n; j += 4) {
+		memcpy(&v, &src[j], sizeof(v));
+		v += delta;
+		memcpy(&dst[j], &v, sizeof(v));
+	}
+	for (; j < n; j++)
+		dst[j] = src[j] + delta;
+}
+
 /* Borrow @old's chunks [@k, @k + @n) into place @cb->nr, in one loan
  * with the last when they follow it on both sides; false if the loans
  * are used up. */
@@ -676,8 +713,7 @@ static int cb_share(struct chunk_build *cb, const struct mv_flatview *old,
 	memcpy(&cb->ch[cb->nr], &old->chunks[k], n * sizeof(*cb->ch));
 	memcpy(&cb->addr[cb->nr], &old->chunk_addr[k], n * sizeof(*cb->addr));
 	memcpy(&cb->id[cb->nr], &old->chunk_id[k], n * sizeof(*cb->id));
-	for (j = 0; j < n; j++)
-		cb->first[cb->nr + j] = old->chunk_first[k + j] + delta;
+	shift_copy(&cb->first[cb->nr], &old->chunk_first[k], n, delta);
 	if (!cb->lender || !cb_borrow(cb, k, n))
 		for (j = 0; j < n; j++)
 			cb->m->chunk_refs[old->chunk_id[k + j]]++;
@@ -764,9 +800,12 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		.lender = c->old && !c->old->heir ? c->old : NULL,
 	};
 	struct mv_flatview *fv = NULL;
-	size_t pos = 0, k, shift = 0;
+	size_t pos = 0, k, shift = 0, size;
 
-	free(c->frags);
+	cb.pend = mv_spare_take(c->m, MV_SPARE_PEND, &size);
+	cb.cap_pend = size / sizeof(*cb.pend);
+	mv_spare_give(c->m, MV_SPARE_FRAGS, c->frags,
+		      c->cap * sizeof(*c->frags));
 	if (!ret) /* as many chunks as the old view, give or take a few */
 		ret = cb_reserve(&cb, (c->old ? c->old->nr_chunks : 0) +
 					      c->nr_out / (MV_VIEW_CHUNK / 2) +
@@ -789,14 +828,16 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		ret = view_new(c->m, root, &fv);
 	if (cb.popped && !cb.popped_borrowed)
 		mv_view_chunk_put(c->m, cb.popped);
-	free(cb.pend);
-	free(c->out);
+	mv_spare_give(c->m, MV_SPARE_PEND, cb.pend,
+		      cb.cap_pend * sizeof(*cb.pend));
+	mv_spare_give(c->m, MV_SPARE_OUT, c->out, c->cap_out * sizeof(*c->out));
 	if (ret) {
 		for (k = 0; k < cb.nr; k++)
 			if (!cb_borrowed(&cb, k))
 				mv_view_chunk_put(c->m, cb.ch[k]);
 		mv_view_index_free(c->m, cb.ch, cb.cap);
-		free(c->same);
+		mv_spare_give(c->m, MV_SPARE_SAME, c->same,
+			      c->cap_same * sizeof(*c->same));
 		return ret;
 	}
 	fv->chunks = cb.ch;
@@ -809,6 +850,7 @@ static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 	fv->nr = cb.total;
 	fv->same = c->same;
 	fv->nr_same = c->nr_same;
+	fv->cap_same = c->cap_same;
 	if (cb.nr_loans) {
 		memcpy(fv->loans, cb.loans, cb.nr_loans * sizeof(*cb.loans));
 		fv->nr_loans = cb.nr_loans;
@@ -831,6 +873,7 @@ int mv_render(struct mv_machine *m, struct mv_region *root,
 		*out = m->empty_view;
 		return 0;
 	}
+	scratch_take(&c);
 	ret = root ? render_region(&c, root, 0, 0, MV_2_64, false, false, 0) :
 		     0;
 	if (!ret)
@@ -897,26 +940,26 @@ static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 	size_t a, b, end;
 	int ret = 0;
 
-	*i = mv_flatview_search(old, *i, lo, false);
-	end = mv_flatview_search(old, *i, hi, true);
+	*i = mv_flatview_search_near(old, *i, lo, false, &c->old_k);
+	end = mv_flatview_search_near(old, *i, hi, true, &c->old_k);
 	if (end == *i)
 		return 0;
 	a = *i;
 	b = end;
-	r = mv_fv_at(old, a);
+	r = mv_fv_cur(old, &c->old_k, a);
 	prev = last_out(c);
 	if ((u128)r->first < lo || (u128)r->last >= hi ||
 	    (prev && mv_flat_range_can_merge(prev, r))) {
 		ret = emit_clipped(c, r, (uint64_t)lo, (uint64_t)(hi - 1));
 		a++;
 	}
-	if (!ret && b > a && (u128)mv_fv_at(old, b - 1)->last >= hi)
+	if (!ret && b > a && (u128)mv_fv_cur(old, &c->old_k, b - 1)->last >= hi)
 		b--;
 	if (!ret && b > a)
 		ret = keep_run(c, a, b - a);
 	if (!ret && b < end && b >= a)
-		ret = emit_clipped(c, mv_fv_at(old, end - 1), (uint64_t)lo,
-				   (uint64_t)(hi - 1));
+		ret = emit_clipped(c, mv_fv_cur(old, &c->old_k, end - 1),
+				   (uint64_t)lo, (uint64_t)(hi - 1));
 	return ret;
 }
 
@@ -936,6 +979,7 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 	u128 pos = 0;
 	int ret = 0;
 
+	scratch_take(&c);
 	for (w = 0; w < nr_windows && !ret; w++) {
 		ret = copy_old(&c, old, &i, pos, windows[w][0]);
 		c.nr = 0;
