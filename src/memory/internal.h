@@ -130,15 +130,15 @@ struct mv_view_same {
  * struct mv_view_chunk - an immutable piece of a flat view's ranges, shared
  * by every view spliced from one that has it.  It holds one reference per
  * range on the range's region (so views sharing it share those), taken and
- * dropped a run of equal regions at a time.  The count of views naming it
+ * dropped a run of equal regions at a time.  The count of groups naming it
  * is not in the chunk but in the machine's @chunk_refs[@id], next to the
- * others, so that sharing or releasing a view's chunks touches neither
- * the chunks nor more cache lines than the index itself; like region
- * references it changes only in writer context, so it is plain.  A view's chunks hold at most MV_VIEW_CHUNK ranges each and, when
- * the view has more than one chunk, at least MV_VIEW_CHUNK / 2, so a
- * splice keeps the index short (mv_flatview_check() verifies it).
+ * others, so that counting a group's chunks touches neither the chunks
+ * nor more cache lines than the group itself; like region references it
+ * changes only in writer context, so it is plain.  A view's chunks hold
+ * at most MV_VIEW_CHUNK ranges each and, when the view has more than one
+ * chunk, at least MV_VIEW_CHUNK / 2 (mv_flatview_check() verifies it).
  */
-#define MV_VIEW_CHUNK 128
+#define MV_VIEW_CHUNK 64
 
 struct mv_view_chunk {
 	uint32_t id;
@@ -148,29 +148,51 @@ struct mv_view_chunk {
 };
 
 /*
- * A freed chunk with room for MV_VIEW_CHUNK ranges (every chunk of at
- * least MV_VIEW_CHUNK / 2 gets that room) goes to the machine's
- * @chunk_cache of at most MV_CHUNK_CACHE, and the next such chunk comes
- * from there: a commit's seam chunks cost no malloc/free nor page faults
- * in the steady state.  Under ASan a cached chunk is poisoned, so a use
- * after its release is still reported.
+ * struct mv_view_group - an immutable run of a view's chunks, shared as
+ * chunks are: the second level of a view's index.  @first[j] is the index
+ * of chunk j's first range counted from the group's first range
+ * (@first[@nr] = @nr_ranges), @addr[j] its first address, @id[j] its id.
+ * The group holds a count on each chunk (@chunk_refs); @refs counts the
+ * views owning the group (struct mv_view_loan), writer context only.  A
+ * group holds at most MV_VIEW_GROUP chunks and, when the view has more
+ * than one group, at least MV_VIEW_GROUP / 2.  So a one-range splice
+ * rebuilds the one or two groups at its seam, copies one chunk and the
+ * view's short list of groups, whatever the number of ranges.
+ */
+#define MV_VIEW_GROUP 32
+
+struct mv_view_group {
+	long refs;
+	size_t nr, nr_ranges;
+	uint32_t first[MV_VIEW_GROUP + 1];
+	uint32_t id[MV_VIEW_GROUP];
+	uint64_t addr[MV_VIEW_GROUP];
+	struct mv_view_chunk *ch[MV_VIEW_GROUP];
+};
+
+/*
+ * Freed chunks with room for MV_VIEW_CHUNK ranges (every chunk of at
+ * least MV_VIEW_CHUNK / 2 gets that room) and freed groups go to the
+ * machine's @chunk_cache and @group_cache of at most MV_CHUNK_CACHE each,
+ * and the next ones come from there: a commit's seam chunks and groups
+ * cost no malloc/free nor page faults in the steady state.  Under ASan a
+ * cached one is poisoned, so a use after its release is still reported.
  */
 #define MV_CHUNK_CACHE 16
 
 /*
- * struct mv_view_index - a view's chunk index (struct mv_flatview's
- * @chunks, @chunk_first, @chunk_addr and @chunk_id) in one block with room
- * for @cap chunks, @ch its start.  Released blocks wait in the machine's
+ * struct mv_view_index - a view's group index (struct mv_flatview's
+ * @groups, @group_first and @group_addr) in one block with room for @cap
+ * groups, @g its start.  Released blocks wait in the machine's
  * @index_cache (at most MV_INDEX_CACHE, poisoned under ASan) for the next
  * view whose index fits, so a commit allocates none in the steady state.
  */
 #define MV_INDEX_CACHE 4
 
 struct mv_view_index {
-	struct mv_view_chunk **ch;
+	struct mv_view_group **g;
 	size_t *first; /* @cap + 1 entries */
 	uint64_t *addr;
-	uint32_t *id;
 	size_t cap;
 };
 
@@ -209,25 +231,24 @@ void mv_spare_give(struct mv_machine *m, enum mv_spare_kind kind, void *p,
 void mv_spare_drain(struct mv_machine *m);
 
 /*
- * struct mv_view_loan - chunks a spliced view borrows from the view it was
- * spliced from (its @lender): its chunks [@to, @to + @n) are the lender's
+ * struct mv_view_loan - groups a spliced view borrows from the view it was
+ * spliced from (its @lender): its groups [@to, @to + @n) are the lender's
  * [@from, @from + @n), and it holds no count on them.
  *
- * A chunk's count (@chunk_refs) is the number of views that *own* it.  A
- * splice from a view that lends to no other (no @heir) borrows the chunks
- * it shares, in at most MV_VIEW_LOANS runs (beyond that it takes counts as
- * before), so neither the splice nor the release of the replaced view
- * walks the shared chunks' counts.  When a view is destroyed:
- *  - if it owns all its chunks (no @lender), its heir inherits the lent
- *    counts (it owns all its chunks from then on) and the view drops the
- *    counts of its chunks it did not lend: only the seams;
+ * A group's count (@refs) is the number of views that *own* it.  A splice
+ * from a view that lends to no other (no @heir) borrows the groups it
+ * shares, in at most MV_VIEW_LOANS runs (beyond that it takes counts), so
+ * neither the splice nor the release of the replaced view touches the
+ * shared groups.  When a view is destroyed:
+ *  - if it owns all its groups (no @lender), its heir inherits the lent
+ *    counts (it owns all its groups from then on) and the view drops the
+ *    counts of the groups it did not lend: only the seams;
  *  - if it borrows itself (its lender outlives it: a reader or a caller
  *    still holds the older view), its heir first takes counts on what it
  *    borrowed, as a splice without loans would have;
- *  - a borrower drops only the chunks it owns and unlinks from its lender.
+ *  - a borrower drops only the groups it owns and unlinks from its lender.
  * Views die oldest first in the common case (mv_reclaim() releases them
- * in order), so a commit's splice and release cost O(seams), not O(n /
- * MV_VIEW_CHUNK), in counts.
+ * in order), so a commit's splice and release touch only its seams.
  */
 #define MV_VIEW_LOANS 4
 
@@ -237,11 +258,12 @@ struct mv_view_loan {
 
 /*
  * struct mv_flatview - an immutable rendered view.  Its @nr ranges are
- * sorted and maximally merged; they are stored in @chunks, chunk k holding
- * ranges [@chunk_first[k], @chunk_first[k + 1]) (@chunk_first has
- * @nr_chunks + 1 entries); read them with mv_fv_at() / mv_fv_cur().  The
- * view owns or borrows (struct mv_view_loan) a count on each chunk and
- * holds a reference on @root and on the machine.  An
+ * sorted and maximally merged; they are stored in chunks under a
+ * two-level index: group g holds ranges [@group_first[g],
+ * @group_first[g + 1]) in its chunks (struct mv_view_group); read them
+ * with mv_fv_at() / mv_fv_cur().  The view owns or borrows (struct
+ * mv_view_loan) a count on each group and holds a reference on @root and
+ * on the machine.  An
  * address space's reference on a replaced view is dropped by the writer
  * after an RCU grace period (mv_reclaim()); a last reference dropped
  * outside writer context queues the view on the machine's reclaim list for
@@ -260,11 +282,10 @@ struct mv_flatview {
 	struct mv_machine *machine;
 	struct mv_region *root;
 	size_t nr;
-	struct mv_view_chunk **chunks;
-	size_t *chunk_first;
-	uint64_t *chunk_addr; /* where each chunk's first range starts */
-	uint32_t *chunk_id;   /* each chunk's @id */
-	size_t nr_chunks;
+	struct mv_view_group **groups;
+	size_t *group_first;  /* @nr_groups + 1 entries */
+	uint64_t *group_addr; /* where each group's first range starts */
+	size_t nr_groups;
 	size_t index_cap; /* the index block's room (struct mv_view_index) */
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;
@@ -290,15 +311,26 @@ struct mv_flatview {
  */
 #define MV_TABLE_AFTER 16
 
-/* The chunk of @fv holding range @i (< @fv->nr). */
-static inline size_t mv_fv_chunk_of(const struct mv_flatview *fv, size_t i)
+/*
+ * A chunk's place in a view: group g, chunk j of it, as the one number
+ * g * MV_VIEW_GROUP + j (a cursor for mv_fv_cur()).
+ */
+static inline size_t mv_fv_pos(size_t g, size_t j)
 {
-	size_t lo = 0, hi = fv->nr_chunks;
+	return g * MV_VIEW_GROUP + j;
+}
+
+/* The last of the @n ascending @first[] at or below @key (@first[0] <=
+ * @key): of a view's groups, of a group's chunks. */
+static inline size_t mv_last_at_or_below(const size_t *first, size_t n,
+					 size_t key)
+{
+	size_t lo = 0, hi = n;
 
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (fv->chunk_first[mid] <= i)
+		if (first[mid] <= key)
 			lo = mid;
 		else
 			hi = mid;
@@ -306,53 +338,130 @@ static inline size_t mv_fv_chunk_of(const struct mv_flatview *fv, size_t i)
 	return lo;
 }
 
+static inline size_t mv_last_at_or_below32(const uint32_t *first, size_t n,
+					   size_t key)
+{
+	size_t lo = 0, hi = n;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (first[mid] <= key)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The place of the chunk of @fv holding range @i (< @fv->nr). */
+static inline size_t mv_fv_chunk_of(const struct mv_flatview *fv, size_t i)
+{
+	size_t g = mv_last_at_or_below(fv->group_first, fv->nr_groups, i);
+	const struct mv_view_group *gr = fv->groups[g];
+
+	i -= fv->group_first[g];
+	return mv_fv_pos(g, mv_last_at_or_below32(gr->first, gr->nr, i));
+}
+
+/* The range at @pos's chunk (mv_fv_pos()) for range @i of @fv. */
+static inline const struct mv_flat_range *mv_fv_in(const struct mv_flatview *fv,
+						   size_t pos, size_t i)
+{
+	const struct mv_view_group *gr = fv->groups[pos / MV_VIEW_GROUP];
+	size_t j = pos % MV_VIEW_GROUP;
+
+	return &gr->ch[j]->r[i - fv->group_first[pos / MV_VIEW_GROUP] -
+			     gr->first[j]];
+}
+
 /* Range @i (< @fv->nr) of @fv. */
 static inline const struct mv_flat_range *mv_fv_at(const struct mv_flatview *fv,
 						   size_t i)
 {
-	size_t k = mv_fv_chunk_of(fv, i);
+	return mv_fv_in(fv, mv_fv_chunk_of(fv, i), i);
+}
 
-	return &fv->chunks[k]->r[i - fv->chunk_first[k]];
+/* Whether range @i of @fv is in the chunk at @pos (any value). */
+static inline bool mv_fv_pos_holds(const struct mv_flatview *fv, size_t pos,
+				   size_t i)
+{
+	size_t g = pos / MV_VIEW_GROUP, j = pos % MV_VIEW_GROUP;
+
+	if (g >= fv->nr_groups || j >= fv->groups[g]->nr ||
+	    i < fv->group_first[g])
+		return false;
+	i -= fv->group_first[g];
+	return i >= fv->groups[g]->first[j] && i < fv->groups[g]->first[j + 1];
+}
+
+/* The place of the chunk after the one at @pos (past the end: any). */
+static inline size_t mv_fv_pos_next(const struct mv_flatview *fv, size_t pos)
+{
+	size_t g = pos / MV_VIEW_GROUP, j = pos % MV_VIEW_GROUP;
+
+	return g < fv->nr_groups && j + 1 >= fv->groups[g]->nr ?
+		       mv_fv_pos(g + 1, 0) :
+		       pos + 1;
 }
 
 /*
- * Range @i (< @fv->nr) of @fv, *@k caching its chunk between calls (start
- * it at 0): a walk in order costs one search per chunk.
+ * Range @i (< @fv->nr) of @fv, *@k caching its chunk's place between
+ * calls (start it at 0): a walk in order costs one search per chunk.
  */
 static inline const struct mv_flat_range *
 mv_fv_cur(const struct mv_flatview *fv, size_t *k, size_t i)
 {
-	if (*k >= fv->nr_chunks || i < fv->chunk_first[*k] ||
-	    i >= fv->chunk_first[*k + 1]) {
-		if (*k + 1 < fv->nr_chunks && i >= fv->chunk_first[*k + 1] &&
-		    i < fv->chunk_first[*k + 2])
-			++*k;
-		else
-			*k = mv_fv_chunk_of(fv, i);
+	if (!mv_fv_pos_holds(fv, *k, i)) {
+		size_t next = mv_fv_pos_next(fv, *k);
+
+		*k = mv_fv_pos_holds(fv, next, i) ? next :
+						    mv_fv_chunk_of(fv, i);
 	}
-	return &fv->chunks[*k]->r[i - fv->chunk_first[*k]];
+	return mv_fv_in(fv, *k, i);
 }
 
 /*
  * flatview.c: a chunk of @n ranges for the caller to fill (NULL without
- * memory); once filled, mv_view_chunk_seal() takes its ranges' references
- * (it must be sealed before it is put).  mv_view_chunk_put() drops a view's
- * reference on a chunk.
+ * memory), its count 1; once filled, mv_view_chunk_seal() takes its
+ * ranges' references (it must be sealed before it is put).
+ * mv_view_chunk_put() drops a count on a chunk (by its id).
  */
 struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n);
 void mv_view_chunk_seal(struct mv_view_chunk *ch);
-void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch);
+void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch,
+		       uint32_t id);
+/*
+ * flatview.c: an empty group, its count 1 (NULL without memory); it holds
+ * the counts of the chunks put in it.  mv_view_group_put() drops a count.
+ */
+struct mv_view_group *mv_view_group_alloc(struct mv_machine *m);
+void mv_view_group_put(struct mv_machine *m, struct mv_view_group *g);
 /*
  * flatview.c: mv_view_index_alloc() an index block with room for at least
- * @cap chunks (-ENOMEM without memory), mv_view_index_free() gives one
- * back.  mv_view_chunk_cache_drain() frees the machine's cached chunks and
- * index blocks (its last reference).
+ * @cap groups (-ENOMEM without memory), mv_view_index_free() gives one
+ * back.  mv_view_chunk_cache_drain() frees the machine's cached chunks,
+ * groups and index blocks (its last reference).
  */
 int mv_view_index_alloc(struct mv_machine *m, size_t cap,
 			struct mv_view_index *ix);
-void mv_view_index_free(struct mv_machine *m, struct mv_view_chunk **block,
+void mv_view_index_free(struct mv_machine *m, struct mv_view_group **block,
 			size_t cap);
 void mv_view_chunk_cache_drain(struct mv_machine *m);
+/* view_chunks.c: drop the counts @fv owns and its index block (struct
+ * mv_view_loan: its heir may inherit some, it may unlink from its lender). */
+void mv_view_release(struct mv_machine *m, struct mv_flatview *fv);
+/*
+ * view_build.c: build the chunks and groups of @fv (its @nr and index)
+ * from @nr_out fresh ranges @out and, for a splice from @old, the @nr_same
+ * runs @same of @old's ranges kept, each standing before @out[@new] (made
+ * the run's index in @fv); @fv borrows from @old where it can (struct
+ * mv_view_loan).  On error nothing is left held.
+ */
+int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
+		  const struct mv_flat_range *out, size_t nr_out,
+		  struct mv_view_same *same, size_t nr_same,
+		  struct mv_flatview *fv);
 
 /*
  * struct mv_as - an address space.  @view is the current view (the AS
@@ -476,7 +585,7 @@ struct mv_machine {
 	 * every read-side section loads it (padded, not aligned: the
 	 * machine comes from malloc).
 	 */
-	/* view references of each chunk by @id (struct mv_view_chunk), and
+	/* group counts of each chunk by @id (struct mv_view_chunk), and
 	 * the ids free for reuse */
 	long *chunk_refs;
 	size_t nr_chunk_ids, cap_chunk_ids;
@@ -484,7 +593,9 @@ struct mv_machine {
 	size_t nr_free_chunk_ids;
 	struct mv_view_chunk *chunk_cache[MV_CHUNK_CACHE];
 	size_t nr_chunk_cache;
-	struct mv_view_chunk **index_cache[MV_INDEX_CACHE];
+	struct mv_view_group *group_cache[MV_CHUNK_CACHE];
+	size_t nr_group_cache;
+	struct mv_view_group **index_cache[MV_INDEX_CACHE];
 	size_t index_cache_cap[MV_INDEX_CACHE];
 	size_t nr_index_cache;
 	/* the last commit's event log, kept for the next (listener.c) */

@@ -516,347 +516,36 @@ static int view_new(struct mv_machine *m, struct mv_region *root,
 }
 
 /*
- * Building a view's chunks from its ranges in order: slices of ranges to
- * copy (pending) and whole chunks of the old view to share.
- */
-struct slice {
-	const struct mv_flat_range *r;
-	size_t n;
-};
-
-struct chunk_build {
-	struct mv_view_chunk **ch;
-	size_t *first;	/* range index where each chunk starts */
-	uint64_t *addr; /* address where each chunk starts */
-	uint32_t *id;	/* each chunk's id */
-	struct mv_machine *m;
-	size_t nr, cap, total;
-	struct slice *pend;
-	size_t nr_pend, cap_pend, n_pend; /* @n_pend: ranges pending */
-	struct mv_view_chunk *popped; /* copied into pending, put at the end */
-	bool popped_borrowed;
-	/* chunks borrowed from @lender (struct mv_view_loan), NULL when the
-	 * old view already lends to another */
-	const struct mv_flatview *lender;
-	struct mv_view_loan loans[MV_VIEW_LOANS];
-	size_t nr_loans;
-};
-
-/* Room for @n more chunks: a bigger index block, the entries copied. */
-static int cb_reserve(struct chunk_build *cb, size_t n)
-{
-	size_t cap = cb->cap ? cb->cap : 16;
-	struct mv_view_index ix;
-
-	if (cb->nr + n <= cb->cap)
-		return 0;
-	while (cap < cb->nr + n)
-		cap *= 2;
-	if (mv_view_index_alloc(cb->m, cap, &ix))
-		return -ENOMEM;
-	if (cb->nr) {
-		memcpy(ix.ch, cb->ch, cb->nr * sizeof(*ix.ch));
-		memcpy(ix.first, cb->first, cb->nr * sizeof(*ix.first));
-		memcpy(ix.addr, cb->addr, cb->nr * sizeof(*ix.addr));
-		memcpy(ix.id, cb->id, cb->nr * sizeof(*ix.id));
-	}
-	mv_view_index_free(cb->m, cb->ch, cb->cap);
-	cb->ch = ix.ch;
-	cb->first = ix.first;
-	cb->addr = ix.addr;
-	cb->id = ix.id;
-	cb->cap = ix.cap;
-	return 0;
-}
-
-static int cb_push(struct chunk_build *cb, struct mv_view_chunk *ch)
-{
-	int ret = cb_reserve(cb, 1);
-
-	if (ret)
-		return ret;
-	cb->first[cb->nr] = cb->total;
-	cb->addr[cb->nr] = ch->r[0].first;
-	cb->id[cb->nr] = ch->id;
-	cb->ch[cb->nr++] = ch;
-	cb->total += ch->nr;
-	return 0;
-}
-
-/* Add @n ranges from @r to the pending ones (@front: before them). */
-static int cb_slice(struct chunk_build *cb, const struct mv_flat_range *r,
-		    size_t n, bool front)
-{
-	if (!n)
-		return 0;
-	if (cb->nr_pend == cb->cap_pend) {
-		size_t cap = cb->cap_pend ? 2 * cb->cap_pend : 8;
-		struct slice *a = realloc(cb->pend, cap * sizeof(*a));
-
-		if (!a)
-			return -ENOMEM;
-		cb->pend = a;
-		cb->cap_pend = cap;
-	}
-	if (front) {
-		memmove(&cb->pend[1], &cb->pend[0],
-			cb->nr_pend * sizeof(*cb->pend));
-		cb->pend[0] = (struct slice){ r, n };
-	} else {
-		cb->pend[cb->nr_pend] = (struct slice){ r, n };
-	}
-	cb->nr_pend++;
-	cb->n_pend += n;
-	return 0;
-}
-
-/* Copy the pending ranges into chunks of equal size (± 1), at most
- * MV_VIEW_CHUNK each. */
-static int cb_flush(struct chunk_build *cb)
-{
-	size_t nch = (cb->n_pend + MV_VIEW_CHUNK - 1) / MV_VIEW_CHUNK;
-	size_t j, s = 0, off = 0;
-	int ret;
-
-	for (j = 0; j < nch; j++) {
-		size_t n = cb->n_pend / nch + (j < cb->n_pend % nch);
-		struct mv_view_chunk *ch = mv_view_chunk_alloc(cb->m, n);
-		size_t got = 0;
-
-		if (!ch)
-			return -ENOMEM;
-		while (got < n) {
-			size_t take = cb->pend[s].n - off;
-
-			if (take > n - got)
-				take = n - got;
-			memcpy(&ch->r[got], &cb->pend[s].r[off],
-			       take * sizeof(ch->r[0]));
-			got += take;
-			off += take;
-			if (off == cb->pend[s].n) {
-				s++;
-				off = 0;
-			}
-		}
-		mv_view_chunk_seal(ch);
-		ret = cb_push(cb, ch);
-		if (ret) {
-			mv_view_chunk_put(cb->m, ch);
-			return ret;
-		}
-	}
-	cb->nr_pend = 0;
-	cb->n_pend = 0;
-	return 0;
-}
-
-/* @dst[j] = @src[j] + @delta for the @n entries, four at a time (-O2
- * does not vectorise a loop of unknown length). */
-static void shift_copy(size_t *restrict dst, const size_t *restrict src,
-		       size_t n, size_t delta)
-{
-	typedef size_t v4 __attribute__((vector_size(4 * sizeof(size_t))));
-	size_t j = 0;
-	v4 v;
-
-	for (; j + 4 <= n; j += 4) {
-		memcpy(&v, &src[j], sizeof(v));
-		v += delta;
-		memcpy(&dst[j], &v, sizeof(v));
-	}
-	for (; j < n; j++)
-		dst[j] = src[j] + delta;
-}
-
-/* Borrow @old's chunks [@k, @k + @n) into place @cb->nr, in one loan
- * with the last when they follow it on both sides; false if the loans
- * are used up. */
-static bool cb_borrow(struct chunk_build *cb, size_t k, size_t n)
-{
-	struct mv_view_loan *l = cb->nr_loans ? &cb->loans[cb->nr_loans - 1] :
-						NULL;
-
-	if (l && l->from + l->n == k && l->to + l->n == cb->nr) {
-		l->n += n;
-		return true;
-	}
-	if (cb->nr_loans == MV_VIEW_LOANS)
-		return false;
-	cb->loans[cb->nr_loans++] =
-		(struct mv_view_loan){ .from = k, .to = cb->nr, .n = n };
-	return true;
-}
-
-/* Chunk @k of the view being built is borrowed. */
-static bool cb_borrowed(const struct chunk_build *cb, size_t k)
-{
-	size_t i;
-
-	for (i = 0; i < cb->nr_loans; i++)
-		if (k - cb->loans[i].to < cb->loans[i].n)
-			return true;
-	return false;
-}
-
-/* Share @old's chunks [@k, @e) (each at least MV_VIEW_CHUNK / 2 ranges):
- * pointers and starts copied as blocks, borrowed (struct mv_view_loan)
- * or one count each. */
-static int cb_share(struct chunk_build *cb, const struct mv_flatview *old,
-		    size_t k, size_t e)
-{
-	size_t j, n = e - k, delta = cb->total - old->chunk_first[k];
-	int ret = cb_reserve(cb, n);
-
-	if (ret)
-		return ret;
-	memcpy(&cb->ch[cb->nr], &old->chunks[k], n * sizeof(*cb->ch));
-	memcpy(&cb->addr[cb->nr], &old->chunk_addr[k], n * sizeof(*cb->addr));
-	memcpy(&cb->id[cb->nr], &old->chunk_id[k], n * sizeof(*cb->id));
-	shift_copy(&cb->first[cb->nr], &old->chunk_first[k], n, delta);
-	if (!cb->lender || !cb_borrow(cb, k, n))
-		for (j = 0; j < n; j++)
-			cb->m->chunk_refs[old->chunk_id[k + j]]++;
-	cb->nr += n;
-	cb->total = old->chunk_first[e] + delta;
-	return 0;
-}
-
-/*
- * @old's ranges [@o, @o + @len): the chunks wholly inside are shared
- * unless the ranges pending before them are too few for a chunk of their
- * own (then the first is copied with them), the parts of others copied.
- */
-static int cb_run(struct chunk_build *cb, const struct mv_flatview *old,
-		  size_t o, size_t len)
-{
-	size_t k, e, end = o + len;
-	int ret = 0;
-
-	if (!len)
-		return 0;
-	k = mv_fv_chunk_of(old, o);
-	e = end == old->nr ? old->nr_chunks : mv_fv_chunk_of(old, end);
-	/* [k, e) overlap the run, chunk e (if any) starts at or before its
-	 * end; copied: a partial first chunk, or chunks while the ranges
-	 * pending are too few for a chunk of their own */
-	while (!ret && o < end &&
-	       (old->chunk_first[k] < o ||
-		(old->nr_chunks == 1 &&
-		 old->chunks[k]->nr < MV_VIEW_CHUNK / 2) ||
-		(cb->n_pend && cb->n_pend < MV_VIEW_CHUNK / 2))) {
-		size_t to = old->chunk_first[k + 1] < end ?
-				    old->chunk_first[k + 1] :
-				    end;
-
-		ret = cb_slice(cb, &old->chunks[k]->r[o - old->chunk_first[k]],
-			       to - o, false);
-		o = to;
-		k++;
-	}
-	if (ret || o == end)
-		return ret;
-	/* whole chunks [k, e), then a partial one */
-	if (k < e) {
-		ret = cb_flush(cb);
-		if (!ret)
-			ret = cb_share(cb, old, k, e);
-	}
-	if (!ret && old->chunk_first[e] < end) /* here e < nr_chunks */
-		ret = cb_slice(cb, old->chunks[e]->r, end - old->chunk_first[e],
-			       false);
-	return ret;
-}
-
-/* The last pending ranges: too few for a chunk, they take in the last
- * chunk (a view of one chunk may have any size). */
-static int cb_end(struct chunk_build *cb)
-{
-	int ret;
-
-	if (cb->n_pend && cb->n_pend < MV_VIEW_CHUNK / 2 && cb->nr) {
-		cb->popped = cb->ch[--cb->nr];
-		/* a borrowed chunk is the last of the last loan */
-		cb->popped_borrowed = cb_borrowed(cb, cb->nr);
-		if (cb->popped_borrowed && !--cb->loans[cb->nr_loans - 1].n)
-			cb->nr_loans--;
-		cb->total -= cb->popped->nr;
-		ret = cb_slice(cb, cb->popped->r, cb->popped->nr, true);
-		if (ret)
-			return ret;
-	}
-	return cb_flush(cb);
-}
-
-/*
  * Turn the output of @c into a published-ready view of @root: its fresh
  * ranges (@c->out) and, for a splice, the runs of @c->old it kept.
  */
 static int view_finish(struct render_ctx *c, struct mv_region *root, int ret,
 		       struct mv_flatview **out)
 {
-	struct chunk_build cb = {
-		.m = c->m,
-		.lender = c->old && !c->old->heir ? c->old : NULL,
-	};
 	struct mv_flatview *fv = NULL;
-	size_t pos = 0, k, shift = 0, size;
 
-	cb.pend = mv_spare_take(c->m, MV_SPARE_PEND, &size);
-	cb.cap_pend = size / sizeof(*cb.pend);
 	mv_spare_give(c->m, MV_SPARE_FRAGS, c->frags,
 		      c->cap * sizeof(*c->frags));
-	if (!ret) /* as many chunks as the old view, give or take a few */
-		ret = cb_reserve(&cb, (c->old ? c->old->nr_chunks : 0) +
-					      c->nr_out / (MV_VIEW_CHUNK / 2) +
-					      4);
-	for (k = 0; k < c->nr_same && !ret; k++) {
-		struct mv_view_same *s = &c->same[k];
-
-		ret = cb_slice(&cb, c->out + pos, s->new - pos, false);
-		if (!ret)
-			ret = cb_run(&cb, c->old, s->old, s->len);
-		pos = s->new;
-		s->new += shift; /* its index in the new view */
-		shift += s->len;
-	}
-	if (!ret)
-		ret = cb_slice(&cb, c->out + pos, c->nr_out - pos, false);
-	if (!ret)
-		ret = cb_end(&cb);
 	if (!ret)
 		ret = view_new(c->m, root, &fv);
-	if (cb.popped && !cb.popped_borrowed)
-		mv_view_chunk_put(c->m, cb.popped);
-	mv_spare_give(c->m, MV_SPARE_PEND, cb.pend,
-		      cb.cap_pend * sizeof(*cb.pend));
+	if (!ret) {
+		ret = mv_view_build(c->m, c->old, c->out, c->nr_out, c->same,
+				    c->nr_same, fv);
+		if (ret) {
+			fv->nr_groups = 0;
+			fv->groups = NULL;
+			mv_flatview_unref(fv);
+		}
+	}
 	mv_spare_give(c->m, MV_SPARE_OUT, c->out, c->cap_out * sizeof(*c->out));
 	if (ret) {
-		for (k = 0; k < cb.nr; k++)
-			if (!cb_borrowed(&cb, k))
-				mv_view_chunk_put(c->m, cb.ch[k]);
-		mv_view_index_free(c->m, cb.ch, cb.cap);
 		mv_spare_give(c->m, MV_SPARE_SAME, c->same,
 			      c->cap_same * sizeof(*c->same));
 		return ret;
 	}
-	fv->chunks = cb.ch;
-	fv->chunk_first = cb.first;
-	fv->chunk_addr = cb.addr;
-	fv->chunk_id = cb.id;
-	fv->index_cap = cb.cap;
-	fv->nr_chunks = cb.nr;
-	fv->chunk_first[cb.nr] = cb.total;
-	fv->nr = cb.total;
 	fv->same = c->same;
 	fv->nr_same = c->nr_same;
 	fv->cap_same = c->cap_same;
-	if (cb.nr_loans) {
-		memcpy(fv->loans, cb.loans, cb.nr_loans * sizeof(*cb.loans));
-		fv->nr_loans = cb.nr_loans;
-		fv->lender = (struct mv_flatview *)c->old;
-		fv->lender->heir = fv;
-	}
 	c->m->stats.renders++;
 	*out = fv;
 	return 0;
