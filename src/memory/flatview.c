@@ -124,6 +124,15 @@ const struct mv_flat_range *mv_flatview_ranges(const struct mv_flatview *fv,
 	return a;
 }
 
+const struct mv_flat_range *mv_fv_cur_slow(const struct mv_flatview *fv,
+					   size_t *k, size_t i)
+{
+	size_t next = mv_fv_pos_next(fv, *k);
+
+	*k = mv_fv_pos_holds(fv, next, i) ? next : mv_fv_chunk_of(fv, i);
+	return mv_fv_in(fv, *k, i);
+}
+
 struct mv_region *mv_flatview_root(const struct mv_flatview *fv)
 {
 	return fv->root;
@@ -173,10 +182,17 @@ size_t mv_flatview_search_near(const struct mv_flatview *fv, size_t from,
 	const struct mv_view_chunk *ch;
 	size_t lo = 0, hi, i, g;
 
-	if (from >= fv->nr || key > UINT64_MAX)
+	if (!fv->nr)
+		return 0;
+	if (from >= fv->nr || key > UINT64_MAX) { /* the last chunk's end */
+		*k = mv_fv_pos(fv->nr_groups - 1,
+			       fv->groups[fv->nr_groups - 1]->nr - 1);
 		return fv->nr;
-	if (!key)
+	}
+	if (!key) {
+		*k = 0;
 		return from;
+	}
 	/* The last chunk starting at or before @key (or the first): the
 	 * ranges are sorted and disjoint, so the answer is in it or is the
 	 * next chunk's first range.  The hint, or the chunk after it, first. */

@@ -405,6 +405,10 @@ static inline size_t mv_fv_pos_next(const struct mv_flatview *fv, size_t pos)
 		       pos + 1;
 }
 
+/* flatview.c: mv_fv_cur() when @i is not in the chunk at *@k. */
+const struct mv_flat_range *mv_fv_cur_slow(const struct mv_flatview *fv,
+					   size_t *k, size_t i);
+
 /*
  * Range @i (< @fv->nr) of @fv, *@k caching its chunk's place between
  * calls (start it at 0): a walk in order costs one search per chunk.
@@ -412,13 +416,16 @@ static inline size_t mv_fv_pos_next(const struct mv_flatview *fv, size_t pos)
 static inline const struct mv_flat_range *
 mv_fv_cur(const struct mv_flatview *fv, size_t *k, size_t i)
 {
-	if (!mv_fv_pos_holds(fv, *k, i)) {
-		size_t next = mv_fv_pos_next(fv, *k);
+	size_t g = *k / MV_VIEW_GROUP, j = *k % MV_VIEW_GROUP;
 
-		*k = mv_fv_pos_holds(fv, next, i) ? next :
-						    mv_fv_chunk_of(fv, i);
+	if (g < fv->nr_groups && j < fv->groups[g]->nr) {
+		const struct mv_view_group *gr = fv->groups[g];
+		size_t at = i - fv->group_first[g] - gr->first[j];
+
+		if (at < gr->ch[j]->nr) /* (wraps below the chunk) */
+			return &gr->ch[j]->r[at];
 	}
-	return mv_fv_in(fv, *k, i);
+	return mv_fv_cur_slow(fv, k, i);
 }
 
 /*

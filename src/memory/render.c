@@ -626,28 +626,30 @@ static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 		    size_t *i, u128 lo, u128 hi)
 {
 	const struct mv_flat_range *r, *prev;
-	size_t a, b, end;
+	size_t a, b, end, ka, kb; /* chunks near @a and near @end */
 	int ret = 0;
 
 	*i = mv_flatview_search_near(old, *i, lo, false, &c->old_k);
+	ka = c->old_k;
 	end = mv_flatview_search_near(old, *i, hi, true, &c->old_k);
+	kb = c->old_k;
 	if (end == *i)
 		return 0;
 	a = *i;
 	b = end;
-	r = mv_fv_cur(old, &c->old_k, a);
+	r = mv_fv_cur(old, &ka, a);
 	prev = last_out(c);
 	if ((u128)r->first < lo || (u128)r->last >= hi ||
 	    (prev && mv_flat_range_can_merge(prev, r))) {
 		ret = emit_clipped(c, r, (uint64_t)lo, (uint64_t)(hi - 1));
 		a++;
 	}
-	if (!ret && b > a && (u128)mv_fv_cur(old, &c->old_k, b - 1)->last >= hi)
+	if (!ret && b > a && (u128)mv_fv_cur(old, &kb, b - 1)->last >= hi)
 		b--;
 	if (!ret && b > a)
 		ret = keep_run(c, a, b - a);
 	if (!ret && b < end && b >= a)
-		ret = emit_clipped(c, mv_fv_cur(old, &c->old_k, end - 1),
+		ret = emit_clipped(c, mv_fv_cur(old, &kb, end - 1),
 				   (uint64_t)lo, (uint64_t)(hi - 1));
 	return ret;
 }

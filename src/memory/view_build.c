@@ -193,12 +193,28 @@ static int vb_entry(struct view_build *b, struct mv_view_chunk *ch, uint32_t id)
 	return vb_group(b, MV_VIEW_GROUP);
 }
 
-/* Chunk @j of @old's group @k, shared: one more count. */
-static int vb_share_chunk(struct view_build *b, const struct mv_view_group *g,
-			  size_t j)
+/* Chunks [@j, @e) of an old group @g, taken whole: one more count each,
+ * pending for groups (a group goes out as in vb_entry()). */
+static int vb_share_chunks(struct view_build *b, const struct mv_view_group *g,
+			   size_t j, size_t e)
 {
-	b->m->chunk_refs[g->id[j]]++;
-	return vb_entry(b, g->ch[j], g->id[j]);
+	int ret = 0;
+
+	while (j < e && !ret) {
+		size_t room = MV_VIEW_GROUP + GROUP_MIN - b->nr_ent;
+		size_t n = e - j < room ? e - j : room, i;
+
+		for (i = 0; i < n; i++) {
+			b->ent[b->nr_ent + i] =
+				(struct entry){ g->ch[j + i], g->id[j + i] };
+			b->m->chunk_refs[g->id[j + i]]++;
+		}
+		b->nr_ent += n;
+		j += n;
+		if (b->nr_ent == MV_VIEW_GROUP + GROUP_MIN)
+			ret = vb_group(b, MV_VIEW_GROUP);
+	}
+	return ret;
 }
 
 /* Add @n ranges from @r to the pending ones (@front: before them). */
@@ -381,11 +397,16 @@ static int vb_run(struct view_build *b, size_t o, size_t len)
 			o = old->group_first[e];
 			pos = mv_fv_pos(e, 0);
 			continue;
-		} else {
+		} else { /* whole chunks up to the group's or the run's end */
+			size_t e = j + 1, base = old->group_first[k];
+
+			while (e < g->nr && base + g->first[e + 1] <= end)
+				e++;
 			ret = vb_flush_ranges(b);
 			if (!ret)
-				ret = vb_share_chunk(b, g, j);
-			o = cend;
+				ret = vb_share_chunks(b, g, j, e);
+			o = base + g->first[e];
+			pos = mv_fv_pos(k, e - 1);
 		}
 		pos = mv_fv_pos_next(old, pos);
 	}
@@ -410,13 +431,21 @@ int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
 		  struct mv_view_same *same, size_t nr_same,
 		  struct mv_flatview *fv)
 {
-	struct view_build b = {
-		.m = m,
-		.old = old,
-		.lender = old && !old->heir ? old : NULL,
-	};
+	struct view_build b; /* not zeroed whole: @ent is 1 KiB */
 	size_t pos = 0, k, shift = 0, size;
 	int ret;
+
+	b.m = m;
+	b.old = old;
+	b.lender = old && !old->heir ? old : NULL;
+	b.g = NULL;
+	b.first = NULL;
+	b.addr = NULL;
+	b.nr = b.cap = b.total = 0;
+	b.nr_loans = 0;
+	b.nr_pend = b.n_pend = 0;
+	b.nr_ent = 0;
+	b.popped = (struct entry){ NULL, 0 };
 
 	b.pend = mv_spare_take(m, MV_SPARE_PEND, &size);
 	b.cap_pend = size / sizeof(*b.pend);
