@@ -138,7 +138,7 @@ struct mv_view_same {
  * at most MV_VIEW_CHUNK ranges each and, when the view has more than one
  * chunk, at least MV_VIEW_CHUNK / 2 (mv_flatview_check() verifies it).
  */
-#define MV_VIEW_CHUNK 64
+#define MV_VIEW_CHUNK 32
 
 struct mv_view_chunk {
 	uint32_t id;
