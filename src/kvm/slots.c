@@ -386,24 +386,29 @@ struct mv_kvm_slot mv_kvm_next_chunk(const struct mv_kvm *k,
 
 /* ---- the queue -------------------------------------------------------- */
 
-static int queue_push(struct mv_kvm_space *sp, const struct mv_kvm_change *c)
+/* A new change of @kind at the end of the queue for the caller to fill. */
+static struct mv_kvm_change *queue_push(struct mv_kvm_space *sp,
+					enum mv_kvm_change_kind kind)
 {
+	struct mv_kvm_change *c;
+
 	if (sp->nr_queue == sp->queue_cap) {
 		size_t cap = sp->queue_cap ? 2 * sp->queue_cap : 16;
 		struct mv_kvm_change *q;
 
 		q = realloc(sp->queue, cap * sizeof(*q));
 		if (!q)
-			return -ENOMEM;
+			return NULL;
 		sp->queue = q;
 		sp->queue_cap = cap;
 	}
-	sp->queue[sp->nr_queue++] = *c;
-	if (c->kind == MV_KVM_ADD)
+	c = &sp->queue[sp->nr_queue++];
+	c->kind = kind;
+	if (kind == MV_KVM_ADD)
 		sp->nr_queued_adds++;
-	else if (c->kind == MV_KVM_DEL)
+	else if (kind == MV_KVM_DEL)
 		sp->nr_queued_dels++;
-	return 0;
+	return c;
 }
 
 /* Keeps the order of the rest: creations take ids in region_add order. */
@@ -462,7 +467,7 @@ static bool same_mapping(const struct mv_kvm_slot *a,
 
 static int queue_add(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 {
-	struct mv_kvm_change ch = { .kind = MV_KVM_ADD, .add = *c };
+	struct mv_kvm_change *ch;
 	ssize_t i;
 
 	/* Re-adding what a queued deletion removes (a rollback, or a
@@ -477,12 +482,16 @@ static int queue_add(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 	}
 	if (sp->nr + sp->nr_queued_adds - sp->nr_queued_dels >= sp->k->nr_slots)
 		return -ENOSPC; /* QEMU: "no free slot available" */
-	return queue_push(sp, &ch);
+	ch = queue_push(sp, MV_KVM_ADD);
+	if (!ch)
+		return -ENOMEM;
+	ch->add = *c;
+	return 0;
 }
 
 static int queue_del(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 {
-	struct mv_kvm_change ch = { .kind = MV_KVM_DEL };
+	struct mv_kvm_change *ch;
 	struct mv_kvm_slot *s;
 	ssize_t i;
 
@@ -503,16 +512,18 @@ static int queue_del(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 	if (i >= 0)
 		queue_drop(sp, (size_t)i);
 	s->dying = true;
-	ch.slot = s;
-	return queue_push(sp, &ch);
+	ch = queue_push(sp, MV_KVM_DEL);
+	if (!ch)
+		return -ENOMEM;
+	ch->slot = s;
+	return 0;
 }
 
 static int queue_flags(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 {
-	struct mv_kvm_change ch = { .kind = MV_KVM_FLAGS };
+	struct mv_kvm_change *ch;
 	struct mv_kvm_slot *s;
 	ssize_t i;
-	int ret;
 
 	if (sp->nr_queued_adds) {
 		i = queue_find(sp, MV_KVM_ADD, c);
@@ -531,12 +542,13 @@ static int queue_flags(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 		sp->queue[i].new_flags = c->flags;
 		return 0;
 	}
-	ch.slot = s;
-	ch.new_flags = c->flags;
-	ret = queue_push(sp, &ch);
-	if (!ret)
-		s->flags_queued = true;
-	return ret;
+	ch = queue_push(sp, MV_KVM_FLAGS);
+	if (!ch)
+		return -ENOMEM;
+	ch->slot = s;
+	ch->new_flags = c->flags;
+	s->flags_queued = true;
+	return 0;
 }
 
 /* Call @fn for each chunk of the slots @sec maps to. */
@@ -546,7 +558,7 @@ static int for_each_chunk(struct mv_kvm_space *sp, const struct mv_section *sec,
 			  int log)
 {
 	struct mv_kvm *k = sp->k;
-	struct mv_kvm_slot t, c, undo;
+	struct mv_kvm_slot t, c;
 	size_t done = 0;
 	uint32_t flags;
 	int ret = 0;
@@ -558,7 +570,6 @@ static int for_each_chunk(struct mv_kvm_space *sp, const struct mv_section *sec,
 		flags = (flags & ~KVM_MEM_LOG_DIRTY_PAGES) |
 			(log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 	t.flags = flags;
-	undo = t;
 	pthread_mutex_lock(&k->lock);
 	while (t.size && !ret) {
 		c = mv_kvm_next_chunk(k, &t);
@@ -566,10 +577,15 @@ static int for_each_chunk(struct mv_kvm_space *sp, const struct mv_section *sec,
 		done += !ret;
 	}
 	/* The rollback never takes back a region_add that failed, so the
-	 * chunks it queued before failing are taken back here. */
-	while (ret && fn == queue_add && done--) {
-		c = mv_kvm_next_chunk(k, &undo);
-		queue_del(sp, &c);
+	 * chunks it queued before failing are taken back here: the same
+	 * chunks again, cut from the section anew. */
+	if (ret && fn == queue_add && done) {
+		mv_kvm_section_align(k, sec, &t);
+		t.flags = flags;
+		while (done--) {
+			c = mv_kvm_next_chunk(k, &t);
+			queue_del(sp, &c);
+		}
 	}
 	pthread_mutex_unlock(&k->lock);
 	return ret;
@@ -616,16 +632,22 @@ static int on_commit(struct mv_listener *l)
 							 MV_KVM_ADD };
 	struct mv_kvm_space *sp = to_space(l);
 	struct mv_kvm *k = sp->k;
+	size_t left[3]; /* of each kind: a pass ends after its last */
 	int ret, first = 0;
 	size_t i, o;
 
 	pthread_mutex_lock(&k->lock);
+	left[MV_KVM_DEL] = sp->nr_queued_dels;
+	left[MV_KVM_ADD] = sp->nr_queued_adds;
+	left[MV_KVM_FLAGS] =
+		sp->nr_queue - sp->nr_queued_adds - sp->nr_queued_dels;
 	for (o = 0; o < 3; o++) {
-		for (i = 0; i < sp->nr_queue; i++) {
+		for (i = 0; left[order[o]]; i++) {
 			struct mv_kvm_change *c = &sp->queue[i];
 
 			if (c->kind != order[o])
 				continue;
+			left[order[o]]--;
 			if (c->kind == MV_KVM_DEL)
 				ret = slot_delete(sp, c->slot);
 			else if (c->kind == MV_KVM_FLAGS) {

@@ -274,11 +274,25 @@ static void propagate(struct window_set *ws, const struct mv_region *x, s128 s,
 			  e - (s128)x->aliases[i]->alias_offset, false);
 }
 
-static int cmp_window(const void *a, const void *b)
+/*
+ * Sort by start.  A commit has a handful of windows (one or two for a
+ * single change, at most MAX_WINDOWS): an insertion sort, not qsort()
+ * with its comparator calls and element copies through memcpy().
+ */
+static void windows_sort(struct window_set *ws)
 {
-	const u128 *x = a, *y = b;
+	size_t i, j;
 
-	return x[0] < y[0] ? -1 : x[0] > y[0];
+	for (i = 1; i < ws->nr; i++) {
+		u128 lo = ws->w[i][0], hi = ws->w[i][1];
+
+		for (j = i; j > 0 && ws->w[j - 1][0] > lo; j--) {
+			ws->w[j][0] = ws->w[j - 1][0];
+			ws->w[j][1] = ws->w[j - 1][1];
+		}
+		ws->w[j][0] = lo;
+		ws->w[j][1] = hi;
+	}
 }
 
 /* Sort and merge overlapping or touching windows. */
@@ -286,7 +300,7 @@ static void windows_normalize(struct window_set *ws)
 {
 	size_t i, n = 0;
 
-	qsort(ws->w, ws->nr, sizeof(ws->w[0]), cmp_window);
+	windows_sort(ws);
 	for (i = 0; i < ws->nr; i++) {
 		if (n && ws->w[i][0] <= ws->w[n - 1][1]) {
 			if (ws->w[i][1] > ws->w[n - 1][1])
