@@ -120,10 +120,14 @@ struct mv_region {
 /*
  * struct mv_view_same - a run of ranges a spliced view copied unchanged:
  * old->ranges[@old .. @old + @len) equal new->ranges[@new .. @new + @len)
- * field for field (struct mv_flatview's @same).
+ * field for field (struct mv_flatview's @same).  @old_pos and @end_pos
+ * are hints (mv_fv_pos(), for mv_fv_cur()) for the old view's chunks
+ * holding the run's first and last ranges: the view build and the
+ * listener diff start there without a search.
  */
 struct mv_view_same {
 	size_t old, new, len;
+	size_t old_pos, end_pos;
 };
 
 /*

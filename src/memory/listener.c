@@ -227,10 +227,10 @@ static void update_nop(struct mv_as *as, const struct mv_flat_range *fr,
  */
 static int topology_pass(struct mv_as *as, const struct mv_flatview *old,
 			 size_t io, size_t eo, const struct mv_flatview *new,
-			 size_t in, size_t en, bool adding,
+			 size_t in, size_t en, bool adding, size_t ko,
 			 struct mv_event_log *log)
 {
-	size_t ko = 0, kn = 0;
+	size_t kn = 0;
 	int ret = 0;
 
 	while ((io < eo || in < en) && !ret) {
@@ -302,20 +302,21 @@ static int update_pass(struct mv_as *as, const struct mv_flatview *new,
 		       bool windowed, bool adding, struct mv_event_log *log)
 {
 	const struct mv_flatview *old = as->view;
-	size_t io = 0, in = 0, k;
+	size_t io = 0, in = 0, k, ko = 0; /* ko: a hint for old range io */
 	int ret;
 
 	for (k = 0; windowed && k < new->nr_same; k++) {
 		const struct mv_view_same *r = &new->same[k];
 
 		ret = topology_pass(as, old, io, r->old, new, in, r->new,
-				    adding, log);
+				    adding, ko, log);
 		if (ret)
 			return ret;
 		io = r->old + r->len;
 		in = r->new + r->len;
+		ko = r->end_pos;
 	}
-	return topology_pass(as, old, io, old->nr, new, in, new->nr, adding,
+	return topology_pass(as, old, io, old->nr, new, in, new->nr, adding, ko,
 			     log);
 }
 

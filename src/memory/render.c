@@ -588,7 +588,8 @@ static int emit_clipped(struct render_ctx *c, const struct mv_flat_range *r,
 }
 
 /* Keep @old's ranges [@o, @o + @len) as they are, next in the output. */
-static int keep_run(struct render_ctx *c, size_t o, size_t len)
+static int keep_run(struct render_ctx *c, size_t o, size_t len, size_t old_pos,
+		    size_t end_pos)
 {
 	if (c->nr_same == c->cap_same) {
 		size_t cap = c->cap_same ? 2 * c->cap_same : 8;
@@ -600,8 +601,11 @@ static int keep_run(struct render_ctx *c, size_t o, size_t len)
 		c->same = a;
 		c->cap_same = cap;
 	}
-	c->same[c->nr_same++] =
-		(struct mv_view_same){ .old = o, .new = c->nr_out, .len = len };
+	c->same[c->nr_same++] = (struct mv_view_same){ .old = o,
+						       .new = c->nr_out,
+						       .len = len,
+						       .old_pos = old_pos,
+						       .end_pos = end_pos };
 	return 0;
 }
 
@@ -647,7 +651,7 @@ static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 	if (!ret && b > a && (u128)mv_fv_cur(old, &kb, b - 1)->last >= hi)
 		b--;
 	if (!ret && b > a)
-		ret = keep_run(c, a, b - a);
+		ret = keep_run(c, a, b - a, ka, kb);
 	if (!ret && b < end && b >= a)
 		ret = emit_clipped(c, mv_fv_cur(old, &kb, end - 1),
 				   (uint64_t)lo, (uint64_t)(hi - 1));

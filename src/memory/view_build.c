@@ -356,9 +356,10 @@ static bool vb_group_fits(const struct view_build *b, size_t k)
 
 /*
  * @old's ranges [@o, @o + @len): whole groups shared, whole chunks taken,
- * parts of chunks copied, by the rules above.
+ * parts of chunks copied, by the rules above (@hint: mv_fv_pos() of the
+ * chunk holding @o, if right).
  */
-static int vb_run(struct view_build *b, size_t o, size_t len)
+static int vb_run(struct view_build *b, size_t o, size_t len, size_t hint)
 {
 	const struct mv_flatview *old = b->old;
 	bool one_chunk = old->nr_groups == 1 && old->groups[0]->nr == 1;
@@ -367,7 +368,7 @@ static int vb_run(struct view_build *b, size_t o, size_t len)
 
 	if (!len)
 		return 0;
-	pos = mv_fv_chunk_of(old, o);
+	pos = mv_fv_pos_holds(old, hint, o) ? hint : mv_fv_chunk_of(old, o);
 	while (!ret && o < end) {
 		size_t k = pos / MV_VIEW_GROUP, j = pos % MV_VIEW_GROUP;
 		const struct mv_view_group *g = old->groups[k];
@@ -457,7 +458,7 @@ int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
 
 		ret = vb_slice(&b, out + pos, s->new - pos, false);
 		if (!ret)
-			ret = vb_run(&b, s->old, s->len);
+			ret = vb_run(&b, s->old, s->len, s->old_pos);
 		pos = s->new;
 		s->new += shift; /* its index in the new view */
 		shift += s->len;
