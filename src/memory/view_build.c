@@ -385,7 +385,7 @@ static int vb_run(struct view_build *b, size_t o, size_t len, size_t hint)
 			o = to;
 		} else if (!j && old->group_first[k + 1] <= end &&
 			   vb_group_fits(b, k)) {
-			size_t e = k + 1;
+			size_t e = end == old->nr ? old->nr_groups : k + 1;
 
 			while (e < old->nr_groups &&
 			       old->group_first[e + 1] <= end)
@@ -399,7 +399,9 @@ static int vb_run(struct view_build *b, size_t o, size_t len, size_t hint)
 			pos = mv_fv_pos(e, 0);
 			continue;
 		} else { /* whole chunks up to the group's or the run's end */
-			size_t e = j + 1, base = old->group_first[k];
+			size_t base = old->group_first[k];
+			size_t e = old->group_first[k + 1] <= end ? g->nr :
+								    j + 1;
 
 			while (e < g->nr && base + g->first[e + 1] <= end)
 				e++;
