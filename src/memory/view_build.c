@@ -225,7 +225,7 @@ static int vb_slice(struct view_build *b, const struct mv_flat_range *r,
 		return 0;
 	if (b->nr_pend == b->cap_pend) {
 		size_t cap = b->cap_pend ? 2 * b->cap_pend : 8;
-		struct slice *a = realloc(b->pend, cap * sizeof(*a));
+		struct slice *a = mv_realloc(b->m, b->pend, cap * sizeof(*a));
 
 		if (!a)
 			return -ENOMEM;

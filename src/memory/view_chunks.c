@@ -44,14 +44,15 @@ static int64_t chunk_id_new(struct mv_machine *m)
 		if (m->nr_chunk_ids == m->cap_chunk_ids) {
 			size_t cap = m->cap_chunk_ids ? 2 * m->cap_chunk_ids :
 							64;
-			long *r = realloc(m->chunk_refs, cap * sizeof(*r));
+			long *r =
+				mv_realloc(m, m->chunk_refs, cap * sizeof(*r));
 			uint32_t *f;
 
 			if (!r)
 				return -ENOMEM;
 			m->chunk_refs = r;
 			/* every id can be free at once */
-			f = realloc(m->free_chunk_ids, cap * sizeof(*f));
+			f = mv_realloc(m, m->free_chunk_ids, cap * sizeof(*f));
 			if (!f)
 				return -ENOMEM;
 			m->free_chunk_ids = f;
@@ -75,9 +76,10 @@ static struct mv_view_chunk *chunk_mem(struct mv_machine *m, size_t n)
 		ch = m->chunk_cache[--m->nr_chunk_cache];
 		MV_UNPOISON(ch, CHUNK_FULL_SIZE);
 	} else {
-		ch = malloc(full ? CHUNK_FULL_SIZE :
-				   sizeof(*ch) +
-					    n * sizeof(struct mv_flat_range));
+		ch = mv_malloc(
+			m,
+			full ? CHUNK_FULL_SIZE :
+			       sizeof(*ch) + n * sizeof(struct mv_flat_range));
 	}
 	if (ch)
 		ch->full = full;
@@ -135,7 +137,7 @@ struct mv_view_group *mv_view_group_alloc(struct mv_machine *m)
 		g = m->group_cache[--m->nr_group_cache];
 		MV_UNPOISON(g, sizeof(*g));
 	} else {
-		g = malloc(sizeof(*g));
+		g = mv_malloc(m, sizeof(*g));
 		if (!g)
 			return NULL;
 	}
@@ -189,7 +191,7 @@ int mv_view_index_alloc(struct mv_machine *m, size_t cap,
 			m->index_cache_cap[m->nr_index_cache];
 		MV_UNPOISON(b, index_size(cap));
 	}
-	if (!b && (cap > SIZE_MAX / 64 || !(b = malloc(index_size(cap)))))
+	if (!b && (cap > SIZE_MAX / 64 || !(b = mv_malloc(m, index_size(cap)))))
 		return -ENOMEM;
 	ix->g = b;
 	ix->first = (size_t *)(b + cap);
