@@ -183,8 +183,9 @@ static int vb_group(struct view_build *b, size_t n)
 	return 0;
 }
 
-/* A chunk holding a count, pending for a group; a group goes out when
- * enough are pending that at least a minimal one stays. */
+/* A chunk holding a count, pending for a group (its count is the
+ * build's from here on, even on error); a group goes out when enough are
+ * pending that at least a minimal one stays. */
 static int vb_entry(struct view_build *b, struct mv_view_chunk *ch, uint32_t id)
 {
 	b->ent[b->nr_ent++] = (struct entry){ ch, id };
@@ -275,10 +276,8 @@ static int vb_flush_ranges(struct view_build *b)
 		}
 		mv_view_chunk_seal(ch);
 		ret = vb_entry(b, ch, ch->id);
-		if (ret) {
-			mv_view_chunk_put(b->m, ch, ch->id);
+		if (ret) /* @ch is pending even so: vb_abort() drops it */
 			return ret;
-		}
 	}
 	b->nr_pend = 0;
 	b->n_pend = 0;
