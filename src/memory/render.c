@@ -650,8 +650,11 @@ static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 	}
 	if (!ret && b > a && (u128)mv_fv_cur(old, &kb, b - 1)->last >= hi)
 		b--;
-	if (!ret && b > a)
+	if (!ret && b > a) { /* the hints: the chunks of its ends */
+		mv_fv_cur(old, &ka, a);
+		mv_fv_cur(old, &kb, b - 1);
 		ret = keep_run(c, a, b - a, ka, kb);
+	}
 	if (!ret && b < end && b >= a)
 		ret = emit_clipped(c, mv_fv_cur(old, &kb, end - 1),
 				   (uint64_t)lo, (uint64_t)(hi - 1));
