@@ -98,6 +98,7 @@ struct mv_region {
 	struct mv_region *container;
 	struct mv_region **children;
 	struct mv_region **by_addr;
+	size_t by_addr_hint; /* where the last window render began in it */
 	size_t nr_children;
 	size_t cap_children;
 
@@ -294,6 +295,7 @@ struct mv_flatview {
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;
 	size_t nr_same, cap_same;
+	size_t pos_hint; /* a chunk (mv_fv_pos()) near the last window */
 	/* borrowed chunks (writer context only, flatview.c) */
 	struct mv_flatview *lender, *heir;
 	struct mv_view_loan loans[MV_VIEW_LOANS];

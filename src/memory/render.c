@@ -103,19 +103,27 @@ static bool children_disjoint(struct mv_region *r)
  * @from, preceded by the last enabled child starting before it, the only
  * one that can still overlap @from while the children are disjoint.
  */
-static size_t first_child_from(const struct mv_region *r, s128 from)
+static size_t first_child_from(struct mv_region *r, s128 from)
 {
-	size_t lo = 0, hi = r->nr_children;
+	size_t lo = 0, hi = r->nr_children, h = r->by_addr_hint;
 
 	if (from <= 0)
 		return 0;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	/* the last window's place first: a region toggled again and again
+	 * costs no search among thousands of siblings */
+	if (h < hi && (s128)r->by_addr[h]->addr >= from &&
+	    (!h || (s128)r->by_addr[h - 1]->addr < from)) {
+		lo = h;
+	} else {
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
 
-		if ((s128)r->by_addr[mid]->addr < from)
-			lo = mid + 1;
-		else
-			hi = mid;
+			if ((s128)r->by_addr[mid]->addr < from)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		r->by_addr_hint = lo;
 	}
 	while (lo > 0) {
 		const struct mv_region *prev = r->by_addr[--lo];
@@ -672,7 +680,7 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 		     const u128 (*windows)[2], size_t nr_windows,
 		     struct mv_flatview **out)
 {
-	struct render_ctx c = { .m = m, .old = old };
+	struct render_ctx c = { .m = m, .old = old, .old_k = old->pos_hint };
 	size_t i = 0, w;
 	u128 pos = 0;
 	int ret = 0;
@@ -691,7 +699,13 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 	if (!ret)
 		ret = copy_old(&c, old, &i, pos, MV_2_64);
 	ret = view_finish(&c, old->root, ret, out);
-	if (!ret)
+	if (!ret) {
 		(*out)->base_gen = old->gen;
+		/* while its index is warm: where the next splice, likely of
+		 * the same window, begins its search */
+		if (nr_windows)
+			mv_flatview_search_near(*out, 0, windows[0][0], false,
+						&(*out)->pos_hint);
+	}
 	return ret;
 }
