@@ -574,9 +574,15 @@ static void disjoint_after_enable(struct mv_region *r)
 
 	if (!parent)
 		return;
+	pos = parent->by_addr_hint; /* where its last render looked */
+	if (pos < parent->nr_children && parent->by_addr[pos] == r) {
+		disjoint_after_insert(parent, pos);
+		return;
+	}
 	pos = addr_insert_pos(parent, r->addr);
 	while (pos > 0 && parent->by_addr[pos - 1] != r)
 		pos--;
+	parent->by_addr_hint = pos ? pos - 1 : 0;
 	if (!pos) { /* not found (cannot happen): recompute */
 		parent->disjoint_known = false;
 		return;

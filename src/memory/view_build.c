@@ -31,10 +31,13 @@ struct slice {
 	size_t n;
 };
 
-/* A chunk waiting for its group; it holds a count on the chunk. */
+/* A chunk waiting for its group; it holds a count on the chunk.  Its id,
+ * first address and size come with it (from the old group, for a chunk
+ * taken whole), so a group is built without touching its chunks. */
 struct entry {
 	struct mv_view_chunk *ch;
-	uint32_t id;
+	uint32_t id, nr;
+	uint64_t addr;
 };
 
 struct view_build {
@@ -169,8 +172,8 @@ static int vb_group(struct view_build *b, size_t n)
 	for (j = 0; j < n; j++) {
 		g->ch[j] = b->ent[j].ch;
 		g->id[j] = b->ent[j].id;
-		g->addr[j] = b->ent[j].ch->r[0].first;
-		g->first[j + 1] = g->first[j] + (uint32_t)b->ent[j].ch->nr;
+		g->addr[j] = b->ent[j].addr;
+		g->first[j + 1] = g->first[j] + b->ent[j].nr;
 	}
 	g->nr = n;
 	g->nr_ranges = g->first[n];
@@ -186,9 +189,12 @@ static int vb_group(struct view_build *b, size_t n)
 /* A chunk holding a count, pending for a group (its count is the
  * build's from here on, even on error); a group goes out when enough are
  * pending that at least a minimal one stays. */
-static int vb_entry(struct view_build *b, struct mv_view_chunk *ch, uint32_t id)
+static int vb_entry(struct view_build *b, struct mv_view_chunk *ch)
 {
-	b->ent[b->nr_ent++] = (struct entry){ ch, id };
+	b->ent[b->nr_ent++] = (struct entry){ .ch = ch,
+					      .id = ch->id,
+					      .nr = (uint32_t)ch->nr,
+					      .addr = ch->r[0].first };
 	if (b->nr_ent < MV_VIEW_GROUP + GROUP_MIN)
 		return 0;
 	return vb_group(b, MV_VIEW_GROUP);
@@ -207,7 +213,11 @@ static int vb_share_chunks(struct view_build *b, const struct mv_view_group *g,
 
 		for (i = 0; i < n; i++) {
 			b->ent[b->nr_ent + i] =
-				(struct entry){ g->ch[j + i], g->id[j + i] };
+				(struct entry){ .ch = g->ch[j + i],
+						.id = g->id[j + i],
+						.nr = g->first[j + i + 1] -
+						      g->first[j + i],
+						.addr = g->addr[j + i] };
 			b->m->chunk_refs[g->id[j + i]]++;
 		}
 		b->nr_ent += n;
@@ -275,7 +285,7 @@ static int vb_flush_ranges(struct view_build *b)
 			}
 		}
 		mv_view_chunk_seal(ch);
-		ret = vb_entry(b, ch, ch->id);
+		ret = vb_entry(b, ch);
 		if (ret) /* @ch is pending even so: vb_abort() drops it */
 			return ret;
 	}
@@ -307,7 +317,10 @@ static void vb_unshare_last(struct view_build *b)
 	b->total -= g->nr_ranges;
 	memmove(&b->ent[g->nr], b->ent, b->nr_ent * sizeof(*b->ent));
 	for (j = 0; j < g->nr; j++) {
-		b->ent[j] = (struct entry){ g->ch[j], g->id[j] };
+		b->ent[j] = (struct entry){ .ch = g->ch[j],
+					    .id = g->id[j],
+					    .nr = g->first[j + 1] - g->first[j],
+					    .addr = g->addr[j] };
 		b->m->chunk_refs[g->id[j]]++;
 	}
 	b->nr_ent += g->nr;
@@ -447,7 +460,7 @@ int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
 	b.nr_loans = 0;
 	b.nr_pend = b.n_pend = 0;
 	b.nr_ent = 0;
-	b.popped = (struct entry){ NULL, 0 };
+	b.popped = (struct entry){ .ch = NULL };
 
 	b.pend = mv_spare_take(m, MV_SPARE_PEND, &size);
 	b.cap_pend = size / sizeof(*b.pend);
