@@ -31,13 +31,27 @@ struct slice {
 	size_t n;
 };
 
-/* A chunk waiting for its group; it holds a count on the chunk.  Its id,
- * first address and size come with it (from the old group, for a chunk
- * taken whole), so a group is built without touching its chunks. */
-struct entry {
+/*
+ * Chunks waiting for their group, laid out as a group's (so a group is
+ * made of them and whole chunks of an old group join them by block
+ * copies, touching none of the chunks): each holds a count on its chunk;
+ * @first[i] counts chunk i's first range from the first one's.  Fewer
+ * than MV_VIEW_GROUP * 3 / 2 but when a group before them is taken apart
+ * at the end.
+ */
+struct pending {
+	size_t nr;
+	uint32_t first[2 * MV_VIEW_GROUP + 1];
+	uint32_t id[2 * MV_VIEW_GROUP];
+	uint64_t addr[2 * MV_VIEW_GROUP];
+	struct mv_view_chunk *ch[2 * MV_VIEW_GROUP];
+};
+
+/* A chunk taken apart at the end, its count held until its ranges are
+ * copied. */
+struct popped {
 	struct mv_view_chunk *ch;
-	uint32_t id, nr;
-	uint64_t addr;
+	uint32_t id;
 };
 
 struct view_build {
@@ -55,12 +69,8 @@ struct view_build {
 	/* ranges pending for chunks (@n_pend of them) */
 	struct slice *pend;
 	size_t nr_pend, cap_pend, n_pend;
-	/* chunks pending for groups: fewer than MV_VIEW_GROUP * 3 / 2 but
-	 * when a group before them is taken apart at the end */
-	struct entry ent[2 * MV_VIEW_GROUP];
-	size_t nr_ent;
-	/* a chunk taken apart at the end: its ranges are pending */
-	struct entry popped;
+	struct pending pc; /* chunks pending for groups */
+	struct popped popped;
 };
 
 /* Room for @n more groups: a bigger index block, the entries copied. */
@@ -161,7 +171,8 @@ static int vb_share_groups(struct view_build *b, size_t k, size_t e)
 static int vb_group(struct view_build *b, size_t n)
 {
 	struct mv_view_group *g;
-	size_t j;
+	struct pending *p = &b->pc;
+	size_t j, rest = p->nr - n;
 	int ret = vb_reserve(b, 1);
 
 	if (ret)
@@ -169,16 +180,18 @@ static int vb_group(struct view_build *b, size_t n)
 	g = mv_view_group_alloc(b->m);
 	if (!g)
 		return -ENOMEM;
-	for (j = 0; j < n; j++) {
-		g->ch[j] = b->ent[j].ch;
-		g->id[j] = b->ent[j].id;
-		g->addr[j] = b->ent[j].addr;
-		g->first[j + 1] = g->first[j] + b->ent[j].nr;
-	}
+	memcpy(g->ch, p->ch, n * sizeof(*g->ch));
+	memcpy(g->id, p->id, n * sizeof(*g->id));
+	memcpy(g->addr, p->addr, n * sizeof(*g->addr));
+	memcpy(g->first, p->first, (n + 1) * sizeof(*g->first));
 	g->nr = n;
 	g->nr_ranges = g->first[n];
-	b->nr_ent -= n;
-	memmove(b->ent, &b->ent[n], b->nr_ent * sizeof(*b->ent));
+	memmove(p->ch, &p->ch[n], rest * sizeof(*p->ch));
+	memmove(p->id, &p->id[n], rest * sizeof(*p->id));
+	memmove(p->addr, &p->addr[n], rest * sizeof(*p->addr));
+	for (j = 0; j <= rest; j++)
+		p->first[j] = p->first[n + j] - (uint32_t)g->nr_ranges;
+	p->nr = rest;
 	b->g[b->nr] = g;
 	b->first[b->nr] = b->total;
 	b->addr[b->nr++] = g->addr[0];
@@ -191,11 +204,13 @@ static int vb_group(struct view_build *b, size_t n)
  * pending that at least a minimal one stays. */
 static int vb_entry(struct view_build *b, struct mv_view_chunk *ch)
 {
-	b->ent[b->nr_ent++] = (struct entry){ .ch = ch,
-					      .id = ch->id,
-					      .nr = (uint32_t)ch->nr,
-					      .addr = ch->r[0].first };
-	if (b->nr_ent < MV_VIEW_GROUP + GROUP_MIN)
+	struct pending *p = &b->pc;
+
+	p->ch[p->nr] = ch;
+	p->id[p->nr] = ch->id;
+	p->addr[p->nr] = ch->r[0].first;
+	p->first[p->nr + 1] = p->first[p->nr] + (uint32_t)ch->nr;
+	if (++p->nr < MV_VIEW_GROUP + GROUP_MIN)
 		return 0;
 	return vb_group(b, MV_VIEW_GROUP);
 }
@@ -205,24 +220,24 @@ static int vb_entry(struct view_build *b, struct mv_view_chunk *ch)
 static int vb_share_chunks(struct view_build *b, const struct mv_view_group *g,
 			   size_t j, size_t e)
 {
+	struct pending *p = &b->pc;
 	int ret = 0;
 
 	while (j < e && !ret) {
-		size_t room = MV_VIEW_GROUP + GROUP_MIN - b->nr_ent;
+		size_t room = MV_VIEW_GROUP + GROUP_MIN - p->nr;
 		size_t n = e - j < room ? e - j : room, i;
+		uint32_t base = p->first[p->nr] - g->first[j];
 
-		for (i = 0; i < n; i++) {
-			b->ent[b->nr_ent + i] =
-				(struct entry){ .ch = g->ch[j + i],
-						.id = g->id[j + i],
-						.nr = g->first[j + i + 1] -
-						      g->first[j + i],
-						.addr = g->addr[j + i] };
+		memcpy(&p->ch[p->nr], &g->ch[j], n * sizeof(*p->ch));
+		memcpy(&p->id[p->nr], &g->id[j], n * sizeof(*p->id));
+		memcpy(&p->addr[p->nr], &g->addr[j], n * sizeof(*p->addr));
+		for (i = 1; i <= n; i++)
+			p->first[p->nr + i] = g->first[j + i] + base;
+		for (i = 0; i < n; i++)
 			b->m->chunk_refs[g->id[j + i]]++;
-		}
-		b->nr_ent += n;
+		p->nr += n;
 		j += n;
-		if (b->nr_ent == MV_VIEW_GROUP + GROUP_MIN)
+		if (p->nr == MV_VIEW_GROUP + GROUP_MIN)
 			ret = vb_group(b, MV_VIEW_GROUP);
 	}
 	return ret;
@@ -298,8 +313,8 @@ static int vb_flush_ranges(struct view_build *b)
  * MV_VIEW_GROUP each. */
 static int vb_flush_entries(struct view_build *b)
 {
-	size_t ng = (b->nr_ent + MV_VIEW_GROUP - 1) / MV_VIEW_GROUP;
-	size_t total = b->nr_ent, j;
+	size_t ng = (b->pc.nr + MV_VIEW_GROUP - 1) / MV_VIEW_GROUP;
+	size_t total = b->pc.nr, j;
 	int ret = 0;
 
 	for (j = 0; j < ng && !ret; j++)
@@ -312,18 +327,22 @@ static int vb_flush_entries(struct view_build *b)
 static void vb_unshare_last(struct view_build *b)
 {
 	struct mv_view_group *g = b->g[--b->nr];
+	struct pending *p = &b->pc;
 	size_t j;
 
 	b->total -= g->nr_ranges;
-	memmove(&b->ent[g->nr], b->ent, b->nr_ent * sizeof(*b->ent));
-	for (j = 0; j < g->nr; j++) {
-		b->ent[j] = (struct entry){ .ch = g->ch[j],
-					    .id = g->id[j],
-					    .nr = g->first[j + 1] - g->first[j],
-					    .addr = g->addr[j] };
+	memmove(&p->ch[g->nr], p->ch, p->nr * sizeof(*p->ch));
+	memmove(&p->id[g->nr], p->id, p->nr * sizeof(*p->id));
+	memmove(&p->addr[g->nr], p->addr, p->nr * sizeof(*p->addr));
+	for (j = p->nr + 1; j-- > 0;)
+		p->first[g->nr + j] = p->first[j] + (uint32_t)g->nr_ranges;
+	memcpy(p->ch, g->ch, g->nr * sizeof(*p->ch));
+	memcpy(p->id, g->id, g->nr * sizeof(*p->id));
+	memcpy(p->addr, g->addr, g->nr * sizeof(*p->addr));
+	memcpy(p->first, g->first, g->nr * sizeof(*p->first));
+	for (j = 0; j < g->nr; j++)
 		b->m->chunk_refs[g->id[j]]++;
-	}
-	b->nr_ent += g->nr;
+	p->nr += g->nr;
 	if (vb_borrowed(b, b->nr)) { /* the last of the last loan */
 		if (!--b->loans[b->nr_loans - 1].n)
 			b->nr_loans--;
@@ -339,10 +358,12 @@ static int vb_end(struct view_build *b)
 {
 	int ret;
 
-	if (b->n_pend && b->n_pend < CHUNK_MIN && (b->nr_ent || b->nr)) {
-		if (!b->nr_ent)
+	if (b->n_pend && b->n_pend < CHUNK_MIN && (b->pc.nr || b->nr)) {
+		if (!b->pc.nr)
 			vb_unshare_last(b);
-		b->popped = b->ent[--b->nr_ent];
+		b->pc.nr--;
+		b->popped = (struct popped){ b->pc.ch[b->pc.nr],
+					     b->pc.id[b->pc.nr] };
 		ret = vb_slice(b, b->popped.ch->r, b->popped.ch->nr, true);
 		if (ret)
 			return ret;
@@ -350,7 +371,7 @@ static int vb_end(struct view_build *b)
 	ret = vb_flush_ranges(b);
 	if (ret)
 		return ret;
-	if (b->nr_ent && b->nr_ent < GROUP_MIN && b->nr)
+	if (b->pc.nr && b->pc.nr < GROUP_MIN && b->nr)
 		vb_unshare_last(b);
 	return vb_flush_entries(b);
 }
@@ -359,7 +380,7 @@ static int vb_end(struct view_build *b)
 static bool vb_group_fits(const struct view_build *b, size_t k)
 {
 	size_t pending =
-		b->nr_ent + (b->n_pend + MV_VIEW_CHUNK - 1) / MV_VIEW_CHUNK;
+		b->pc.nr + (b->n_pend + MV_VIEW_CHUNK - 1) / MV_VIEW_CHUNK;
 
 	if (b->old->nr_groups == 1 && b->old->groups[k]->nr < GROUP_MIN)
 		return false;
@@ -436,8 +457,8 @@ static void vb_abort(struct view_build *b)
 	for (k = 0; k < b->nr; k++)
 		if (!vb_borrowed(b, k))
 			mv_view_group_put(b->m, b->g[k]);
-	for (k = 0; k < b->nr_ent; k++)
-		mv_view_chunk_put(b->m, b->ent[k].ch, b->ent[k].id);
+	for (k = 0; k < b->pc.nr; k++)
+		mv_view_chunk_put(b->m, b->pc.ch[k], b->pc.id[k]);
 	mv_view_index_free(b->m, b->g, b->cap);
 }
 
@@ -446,7 +467,7 @@ int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
 		  struct mv_view_same *same, size_t nr_same,
 		  struct mv_flatview *fv)
 {
-	struct view_build b; /* not zeroed whole: @ent is 1 KiB */
+	struct view_build b; /* not zeroed whole: @pc is 1.5 KiB */
 	size_t pos = 0, k, shift = 0, size;
 	int ret;
 
@@ -459,8 +480,9 @@ int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
 	b.nr = b.cap = b.total = 0;
 	b.nr_loans = 0;
 	b.nr_pend = b.n_pend = 0;
-	b.nr_ent = 0;
-	b.popped = (struct entry){ .ch = NULL };
+	b.pc.nr = 0;
+	b.pc.first[0] = 0;
+	b.popped = (struct popped){ NULL, 0 };
 
 	b.pend = mv_spare_take(m, MV_SPARE_PEND, &size);
 	b.cap_pend = size / sizeof(*b.pend);
