@@ -59,14 +59,18 @@ void mv_reclaim(struct mv_machine *m)
 
 	size_t i;
 
-	if (urcu_bp_read_ongoing())
-		return;
 	/* The replaced views were unpublished before this fence; if no
 	 * read-side section began since the last grace period, none can
-	 * hold them and none needs waiting for (struct mv_machine). */
+	 * hold them and none needs waiting for (struct mv_machine) -- not
+	 * even one this thread is in: it would have set the flag, and no
+	 * grace period can have ended since.  With the flag set, a commit
+	 * from inside a section (an MMIO callback, as QEMU's devices do)
+	 * cannot wait for one and leaves the views for later. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (m->nr_retired &&
 	    atomic_load_explicit(&m->readers_seen, memory_order_relaxed)) {
+		if (urcu_bp_read_ongoing())
+			return;
 		atomic_store_explicit(&m->readers_seen, 0,
 				      memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);

@@ -295,7 +295,6 @@ struct mv_flatview {
 	uint64_t gen, base_gen;
 	struct mv_view_same *same;
 	size_t nr_same, cap_same;
-	size_t pos_hint; /* a chunk (mv_fv_pos()) near the last window */
 	/* borrowed chunks (writer context only, flatview.c) */
 	struct mv_flatview *lender, *heir;
 	struct mv_view_loan loans[MV_VIEW_LOANS];

@@ -680,7 +680,7 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 		     const u128 (*windows)[2], size_t nr_windows,
 		     struct mv_flatview **out)
 {
-	struct render_ctx c = { .m = m, .old = old, .old_k = old->pos_hint };
+	struct render_ctx c = { .m = m, .old = old };
 	size_t i = 0, w;
 	u128 pos = 0;
 	int ret = 0;
@@ -699,13 +699,7 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 	if (!ret)
 		ret = copy_old(&c, old, &i, pos, MV_2_64);
 	ret = view_finish(&c, old->root, ret, out);
-	if (!ret) {
+	if (!ret)
 		(*out)->base_gen = old->gen;
-		/* while its index is warm: where the next splice, likely of
-		 * the same window, begins its search */
-		if (nr_windows)
-			mv_flatview_search_near(*out, 0, windows[0][0], false,
-						&(*out)->pos_hint);
-	}
 	return ret;
 }
