@@ -96,7 +96,11 @@ class QMP:
         self.deadline = deadline
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(max(0.1, deadline - time.monotonic()))
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise
         self.buf = b""
 
     def close(self):
@@ -146,14 +150,19 @@ def run_qemu(qemu, accel, machine, size, tmpdir):
                                 stdout=subprocess.DEVNULL, stderr=err)
         qmp = None
         try:
-            while not os.path.exists(sock):        # wait for the listener
+            # Wait for the listener: QEMU binds the socket (the file
+            # appears) before it listens, so a connect in between is
+            # refused; retry until it is accepted.
+            while qmp is None:
                 if proc.poll() is not None:
                     raise RuntimeError("QEMU exited with status %d"
                                        % proc.returncode)
                 if time.monotonic() > deadline:
-                    raise TimeoutError("QMP socket never appeared")
-                time.sleep(0.01)
-            qmp = QMP(sock, deadline)
+                    raise TimeoutError("QMP socket never accepted")
+                try:
+                    qmp = QMP(sock, deadline)
+                except (FileNotFoundError, ConnectionRefusedError):
+                    time.sleep(0.01)
             if "QMP" not in qmp.recv():
                 raise RuntimeError("no QMP greeting")
             qmp.execute("qmp_capabilities")
