@@ -325,39 +325,28 @@ static inline size_t mv_fv_pos(size_t g, size_t j)
 	return g * MV_VIEW_GROUP + j;
 }
 
-/* The last of the @n ascending @first[] at or below @key (@first[0] <=
- * @key): of a view's groups, of a group's chunks. */
-static inline size_t mv_last_at_or_below(const size_t *first, size_t n,
-					 size_t key)
-{
-	size_t lo = 0, hi = n;
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (first[mid] <= key)
-			lo = mid;
-		else
-			hi = mid;
+/*
+ * The last of the @n ascending @first[] at or below @key (@first[0] <=
+ * @key): of a view's groups (size_t), of a group's chunks (uint32_t).
+ */
+#define MV_DEFINE_LAST_AT_OR_BELOW(name, type)                             \
+	static inline size_t name(const type *first, size_t n, size_t key) \
+	{                                                                  \
+		size_t lo = 0, hi = n;                                     \
+                                                                           \
+		while (hi - lo > 1) {                                      \
+			size_t mid = lo + (hi - lo) / 2;                   \
+                                                                           \
+			if (first[mid] <= key)                             \
+				lo = mid;                                  \
+			else                                               \
+				hi = mid;                                  \
+		}                                                          \
+		return lo;                                                 \
 	}
-	return lo;
-}
 
-static inline size_t mv_last_at_or_below32(const uint32_t *first, size_t n,
-					   size_t key)
-{
-	size_t lo = 0, hi = n;
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (first[mid] <= key)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
+MV_DEFINE_LAST_AT_OR_BELOW(mv_last_at_or_below, size_t)
+MV_DEFINE_LAST_AT_OR_BELOW(mv_last_at_or_below32, uint32_t)
 
 /* The place of the chunk of @fv holding range @i (< @fv->nr). */
 static inline size_t mv_fv_chunk_of(const struct mv_flatview *fv, size_t i)

@@ -31,6 +31,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 #include "internal.h" /* src/memory: chunks, mv_render */
+#include "view_helpers.h"
 
 #define PAGE 0x1000ull
 #define NR_ALIAS 10000
@@ -125,16 +126,6 @@ static void world_init(struct world *w, uint64_t seed)
 	assert_int_equal(mv_txn_commit(w->m), 0);
 }
 
-static bool range_eq(const struct mv_flat_range *a,
-		     const struct mv_flat_range *b)
-{
-	return a->first == b->first && a->last == b->last && a->mr == b->mr &&
-	       a->offset_in_region == b->offset_in_region &&
-	       a->dirty_log_mask == b->dirty_log_mask &&
-	       a->romd_mode == b->romd_mode && a->readonly == b->readonly &&
-	       a->nonvolatile == b->nonvolatile;
-}
-
 /* The current view equals a full render, range by range, both ways of
  * reading it; returns it (borrowed). */
 static struct mv_flatview *check_view(struct world *w)
@@ -151,8 +142,8 @@ static struct mv_flatview *check_view(struct world *w)
 	for (i = 0; i < fv->nr; i++) {
 		const struct mv_flat_range *r = mv_fv_cur(fv, &k, i);
 
-		assert_true(range_eq(r, mv_fv_at(full, i)));
-		assert_true(range_eq(r, &flat[i]));
+		assert_true(mv_test_range_eq(r, mv_fv_at(full, i)));
+		assert_true(mv_test_range_eq(r, &flat[i]));
 		assert_ptr_equal(mv_flatview_lookup(fv, r->first), r);
 		assert_ptr_equal(mv_flatview_lookup(fv, r->last), r);
 	}
@@ -411,18 +402,6 @@ static void test_event_log_kept(void **state)
 	world_unref(&w);
 }
 
-/* Chunk @k of @fv is borrowed (struct mv_view_loan). */
-static bool borrowed(const struct mv_flatview *fv, size_t k)
-{
-	size_t i;
-
-	for (i = 0; i < fv->nr_loans; i++)
-		if (k >= fv->loans[i].to &&
-		    k < fv->loans[i].to + fv->loans[i].n)
-			return true;
-	return false;
-}
-
 /* Whether group @g is among the @n of @a. */
 static bool has_group(struct mv_view_group *const *a, size_t n,
 		      const struct mv_view_group *g)
@@ -455,7 +434,8 @@ static void expect_counts(struct mv_machine *m, struct mv_flatview **v,
 
 				for (l = 0; l < v[j]->nr_groups; l++)
 					owners += v[j]->groups[l] == g &&
-						  !borrowed(v[j], l);
+						  !mv_test_group_borrowed(v[j],
+									  l);
 			}
 			assert_int_equal(g->refs, owners);
 			if (!has_group(groups, nr, g)) {

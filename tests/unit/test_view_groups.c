@@ -18,6 +18,7 @@
 
 #include "helpers.h"
 #include "internal.h" /* src/memory: groups, chunks, mv_render */
+#include "view_helpers.h"
 
 #define PAGE 0x1000ull
 #define NR_COVER 6
@@ -213,16 +214,6 @@ static void world_free(struct world *w)
 	free(w->alias);
 }
 
-static bool range_eq(const struct mv_flat_range *a,
-		     const struct mv_flat_range *b)
-{
-	return a->first == b->first && a->last == b->last && a->mr == b->mr &&
-	       a->offset_in_region == b->offset_in_region &&
-	       a->dirty_log_mask == b->dirty_log_mask &&
-	       a->romd_mode == b->romd_mode && a->readonly == b->readonly &&
-	       a->nonvolatile == b->nonvolatile;
-}
-
 /* The first index >= @from of @flat whose key is >= @key (the oracle of
  * mv_flatview_search()). */
 static size_t oracle_search(const struct mv_flat_range *flat, size_t nr,
@@ -268,17 +259,17 @@ static void check_readers(struct world *w, const struct mv_flatview *fv,
 
 	assert_int_equal(fv->nr, nr);
 	for (i = 0; i < nr; i++) /* in order, one search per chunk */
-		assert_true(range_eq(mv_fv_cur(fv, &k, i), &flat[i]));
+		assert_true(mv_test_range_eq(mv_fv_cur(fv, &k, i), &flat[i]));
 	for (t = 0; nr && t < 64; t++) { /* at random */
 		size_t pos;
 
 		i = rnd(w, nr);
 		pos = mv_fv_chunk_of(fv, i);
 		assert_true(mv_fv_pos_holds(fv, pos, i));
-		assert_true(range_eq(mv_fv_at(fv, i), &flat[i]));
-		assert_true(range_eq(mv_fv_in(fv, pos, i), &flat[i]));
+		assert_true(mv_test_range_eq(mv_fv_at(fv, i), &flat[i]));
+		assert_true(mv_test_range_eq(mv_fv_in(fv, pos, i), &flat[i]));
 		k = some_hint(w, fv, rnd(w, nr));
-		assert_true(range_eq(mv_fv_cur(fv, &k, i), &flat[i]));
+		assert_true(mv_test_range_eq(mv_fv_cur(fv, &k, i), &flat[i]));
 	}
 	for (t = 0; t < 96; t++) { /* searches, hints good and bad */
 		bool by_first = rnd(w, 2);
@@ -306,8 +297,8 @@ static void check_readers(struct world *w, const struct mv_flatview *fv,
 				 from, (uint64_t)key, by_first ? " first" : "",
 				 got, want);
 		if (got < nr) /* the hint left behind still reads it */
-			assert_true(
-				range_eq(mv_fv_cur(fv, &k, got), &flat[got]));
+			assert_true(mv_test_range_eq(mv_fv_cur(fv, &k, got),
+						     &flat[got]));
 	}
 }
 
@@ -328,7 +319,7 @@ static struct mv_flatview *check_as(struct world *w, struct mv_as *as)
 	mine = mv_flatview_ranges(fv, &nr2);
 	assert_int_equal(nr2, nr);
 	for (i = 0; i < nr; i++) /* (padding differs: field by field) */
-		assert_true(range_eq(&mine[i], &flat[i]));
+		assert_true(mv_test_range_eq(&mine[i], &flat[i]));
 	mv_flatview_unref(full);
 	return fv;
 }
@@ -352,8 +343,9 @@ static void check_same(struct world *w, const struct mv_flatview *old,
 			(r->old >= fv->same[s - 1].old + fv->same[s - 1].len &&
 			 r->new >= fv->same[s - 1].new + fv->same[s - 1].len));
 		for (t = 0; t < r->len; t++)
-			assert_true(range_eq(mv_fv_cur(old, &ko, r->old + t),
-					     mv_fv_cur(fv, &kn, r->new + t)));
+			assert_true(mv_test_range_eq(
+				mv_fv_cur(old, &ko, r->old + t),
+				mv_fv_cur(fv, &kn, r->new + t)));
 		w->hints += 2;
 		w->splices += !s;
 		w->hints_right += mv_fv_pos_holds(old, r->old_pos, r->old);
@@ -374,18 +366,6 @@ static int cmp_u32(const void *a, const void *b)
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-/* Group @k of @fv is borrowed (struct mv_view_loan). */
-static bool borrowed(const struct mv_flatview *fv, size_t k)
-{
-	size_t i;
-
-	for (i = 0; i < fv->nr_loans; i++)
-		if (k >= fv->loans[i].to &&
-		    k < fv->loans[i].to + fv->loans[i].n)
-			return true;
-	return false;
 }
 
 /*
@@ -411,7 +391,7 @@ static void expect_counts(struct mv_machine *m, struct mv_flatview **v,
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < v[i]->nr_groups; k++) {
 			named[nr_named++] = (uintptr_t)v[i]->groups[k];
-			if (!borrowed(v[i], k))
+			if (!mv_test_group_borrowed(v[i], k))
 				owned[nr_owned++] = (uintptr_t)v[i]->groups[k];
 		}
 	}
