@@ -165,20 +165,7 @@ static bool chunk_holds(const struct mv_flatview *fv, size_t pos, u128 key)
 }
 
 /* The last of the @n ascending @addr[] at or below @key, or 0. */
-static size_t last_addr_at_or_below(const uint64_t *addr, size_t n, u128 key)
-{
-	size_t lo = 0, hi = n;
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if ((u128)addr[mid] <= key)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
+MV_DEFINE_LAST_AT_OR_BELOW(last_addr_at_or_below, uint64_t, u128)
 
 size_t mv_flatview_search_near(const struct mv_flatview *fv, size_t from,
 			       u128 key, bool by_first, size_t *k)
@@ -365,8 +352,7 @@ static int check_group(const struct mv_flatview *fv, size_t k, char *why,
 	    (fv->nr_groups > 1 && g->nr < MV_VIEW_GROUP / 2))
 		return fail(why, len, at,
 			    "group released, empty or of bad size");
-	if (g->first[0] || g->first[g->nr] != g->nr_ranges ||
-	    fv->group_first[k + 1] - at != g->nr_ranges ||
+	if (g->first[0] || fv->group_first[k + 1] - at != g->first[g->nr] ||
 	    fv->group_addr[k] != g->addr[0])
 		return fail(why, len, at, "group disagrees with the index");
 	for (j = 0; j < g->nr; j++) {

@@ -156,7 +156,7 @@ struct mv_view_chunk {
  * struct mv_view_group - an immutable run of a view's chunks, shared as
  * chunks are: the second level of a view's index.  @first[j] is the index
  * of chunk j's first range counted from the group's first range
- * (@first[@nr] = @nr_ranges), @addr[j] its first address, @id[j] its id.
+ * (@first[@nr]: its ranges), @addr[j] its first address, @id[j] its id.
  * The group holds a count on each chunk (@chunk_refs); @refs counts the
  * views owning the group (struct mv_view_loan), writer context only.  A
  * group holds at most MV_VIEW_GROUP chunks and, when the view has more
@@ -168,7 +168,7 @@ struct mv_view_chunk {
 
 struct mv_view_group {
 	long refs;
-	size_t nr, nr_ranges;
+	size_t nr;
 	uint32_t first[MV_VIEW_GROUP + 1];
 	uint32_t id[MV_VIEW_GROUP];
 	uint64_t addr[MV_VIEW_GROUP];
@@ -329,24 +329,24 @@ static inline size_t mv_fv_pos(size_t g, size_t j)
  * The last of the @n ascending @first[] at or below @key (@first[0] <=
  * @key): of a view's groups (size_t), of a group's chunks (uint32_t).
  */
-#define MV_DEFINE_LAST_AT_OR_BELOW(name, type)                             \
-	static inline size_t name(const type *first, size_t n, size_t key) \
-	{                                                                  \
-		size_t lo = 0, hi = n;                                     \
-                                                                           \
-		while (hi - lo > 1) {                                      \
-			size_t mid = lo + (hi - lo) / 2;                   \
-                                                                           \
-			if (first[mid] <= key)                             \
-				lo = mid;                                  \
-			else                                               \
-				hi = mid;                                  \
-		}                                                          \
-		return lo;                                                 \
+#define MV_DEFINE_LAST_AT_OR_BELOW(name, type, key_type)                     \
+	static inline size_t name(const type *first, size_t n, key_type key) \
+	{                                                                    \
+		size_t lo = 0, hi = n;                                       \
+                                                                             \
+		while (hi - lo > 1) {                                        \
+			size_t mid = lo + (hi - lo) / 2;                     \
+                                                                             \
+			if (first[mid] <= key)                               \
+				lo = mid;                                    \
+			else                                                 \
+				hi = mid;                                    \
+		}                                                            \
+		return lo;                                                   \
 	}
 
-MV_DEFINE_LAST_AT_OR_BELOW(mv_last_at_or_below, size_t)
-MV_DEFINE_LAST_AT_OR_BELOW(mv_last_at_or_below32, uint32_t)
+MV_DEFINE_LAST_AT_OR_BELOW(mv_last_at_or_below, size_t, size_t)
+MV_DEFINE_LAST_AT_OR_BELOW(mv_last_at_or_below32, uint32_t, size_t)
 
 /* The place of the chunk of @fv holding range @i (< @fv->nr). */
 static inline size_t mv_fv_chunk_of(const struct mv_flatview *fv, size_t i)

@@ -103,26 +103,36 @@ static bool children_disjoint(struct mv_region *r)
  * @from, preceded by the last enabled child starting before it, the only
  * one that can still overlap @from while the children are disjoint.
  */
+/* The first of @r's children in address order starting at or after
+ * @from (binary search). */
+static size_t child_at_or_after(const struct mv_region *r, s128 from)
+{
+	size_t lo = 0, hi = r->nr_children;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((s128)r->by_addr[mid]->addr < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static size_t first_child_from(struct mv_region *r, s128 from)
 {
-	size_t lo = 0, hi = r->nr_children, h = r->by_addr_hint;
+	size_t lo, h = r->by_addr_hint;
 
 	if (from <= 0)
 		return 0;
 	/* the last window's place first: a region toggled again and again
 	 * costs no search among thousands of siblings */
-	if (h < hi && (s128)r->by_addr[h]->addr >= from &&
+	if (h < r->nr_children && (s128)r->by_addr[h]->addr >= from &&
 	    (!h || (s128)r->by_addr[h - 1]->addr < from)) {
 		lo = h;
 	} else {
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if ((s128)r->by_addr[mid]->addr < from)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		lo = child_at_or_after(r, from);
 		r->by_addr_hint = lo;
 	}
 	while (lo > 0) {
@@ -162,18 +172,10 @@ static int render_overlapping(struct render_ctx *c, struct mv_region *mr,
 			      unsigned depth)
 {
 	s128 from = (s128)s - base - (s128)mr->max_child_size;
-	size_t lo = 0, hi = mr->nr_children, i, n = 0;
+	size_t lo = child_at_or_after(mr, from), i, n = 0;
 	struct mv_region **cand;
 	int ret = 0;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if ((s128)mr->by_addr[mid]->addr < from)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	for (i = lo; i < mr->nr_children; i++)
 		if (base + (s128)mr->by_addr[i]->addr >= (s128)e)
 			break;

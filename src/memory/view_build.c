@@ -185,17 +185,16 @@ static int vb_group(struct view_build *b, size_t n)
 	memcpy(g->addr, p->addr, n * sizeof(*g->addr));
 	memcpy(g->first, p->first, (n + 1) * sizeof(*g->first));
 	g->nr = n;
-	g->nr_ranges = g->first[n];
 	memmove(p->ch, &p->ch[n], rest * sizeof(*p->ch));
 	memmove(p->id, &p->id[n], rest * sizeof(*p->id));
 	memmove(p->addr, &p->addr[n], rest * sizeof(*p->addr));
 	for (j = 0; j <= rest; j++)
-		p->first[j] = p->first[n + j] - (uint32_t)g->nr_ranges;
+		p->first[j] = p->first[n + j] - g->first[g->nr];
 	p->nr = rest;
 	b->g[b->nr] = g;
 	b->first[b->nr] = b->total;
 	b->addr[b->nr++] = g->addr[0];
-	b->total += g->nr_ranges;
+	b->total += g->first[n];
 	return 0;
 }
 
@@ -330,12 +329,12 @@ static void vb_unshare_last(struct view_build *b)
 	struct pending *p = &b->pc;
 	size_t j;
 
-	b->total -= g->nr_ranges;
+	b->total -= g->first[g->nr];
 	memmove(&p->ch[g->nr], p->ch, p->nr * sizeof(*p->ch));
 	memmove(&p->id[g->nr], p->id, p->nr * sizeof(*p->id));
 	memmove(&p->addr[g->nr], p->addr, p->nr * sizeof(*p->addr));
 	for (j = p->nr + 1; j-- > 0;)
-		p->first[g->nr + j] = p->first[j] + (uint32_t)g->nr_ranges;
+		p->first[g->nr + j] = p->first[j] + g->first[g->nr];
 	memcpy(p->ch, g->ch, g->nr * sizeof(*p->ch));
 	memcpy(p->id, g->id, g->nr * sizeof(*p->id));
 	memcpy(p->addr, g->addr, g->nr * sizeof(*p->addr));

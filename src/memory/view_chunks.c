@@ -143,7 +143,6 @@ struct mv_view_group *mv_view_group_alloc(struct mv_machine *m)
 	}
 	g->refs = 1;
 	g->nr = 0;
-	g->nr_ranges = 0;
 	g->first[0] = 0;
 	return g;
 }

@@ -484,9 +484,8 @@ static void check_shape(const struct mv_flatview *fv)
 		assert_true(g->nr >= 1 && g->nr <= MV_VIEW_GROUP);
 		assert_true(fv->nr_groups == 1 || g->nr >= MV_VIEW_GROUP / 2);
 		assert_int_equal(g->first[0], 0);
-		assert_int_equal(g->first[g->nr], g->nr_ranges);
 		assert_int_equal(fv->group_first[k + 1] - fv->group_first[k],
-				 g->nr_ranges);
+				 g->first[g->nr]);
 		assert_true(fv->group_addr[k] == g->addr[0]);
 		for (j = 0; j < g->nr; j++) {
 			const struct mv_view_chunk *ch = g->ch[j];
