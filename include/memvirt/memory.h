@@ -90,10 +90,14 @@ void mv_machine_set_full_render(struct mv_machine *m, bool full);
  * struct mv_machine_stats - counters tests use to pin the commit rules.
  * @renders: flat views rendered since the machine was created.
  * @commits: outermost commits that rendered something.
+ * @patched: of the renders, views built from the one before by replacing
+ *	one chunk of its ranges (a change inside one chunk, the common
+ *	one-region commit); the others build their chunks in general.
  */
 struct mv_machine_stats {
 	uint64_t renders;
 	uint64_t commits;
+	uint64_t patched;
 };
 void mv_machine_get_stats(const struct mv_machine *m,
 			  struct mv_machine_stats *st);

@@ -463,6 +463,16 @@ int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
 		  const struct mv_flat_range *out, size_t nr_out,
 		  struct mv_view_same *same, size_t nr_same,
 		  struct mv_flatview *fv);
+/*
+ * view_patch.c: mv_view_build() for a splice that changed ranges inside
+ * one chunk of @old only: @fv gets @old's index with that chunk and its
+ * group replaced (*@done true), or nothing happens (*@done false: the
+ * general build must run).  -ENOMEM leaves nothing held.
+ */
+int mv_view_patch(struct mv_machine *m, const struct mv_flatview *old,
+		  const struct mv_flat_range *out, size_t nr_out,
+		  struct mv_view_same *same, size_t nr_same,
+		  struct mv_flatview *fv, bool *done);
 
 /*
  * struct mv_as - an address space.  @view is the current view (the AS

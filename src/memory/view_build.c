@@ -468,8 +468,12 @@ int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
 {
 	struct view_build b; /* not zeroed whole: @pc is 1.5 KiB */
 	size_t pos = 0, k, shift = 0, size;
+	bool done;
 	int ret;
 
+	ret = mv_view_patch(m, old, out, nr_out, same, nr_same, fv, &done);
+	if (ret || done)
+		return ret;
 	b.m = m;
 	b.old = old;
 	b.lender = old && !old->heir ? old : NULL;

@@ -119,14 +119,20 @@ void mv_view_chunk_seal(struct mv_view_chunk *ch)
 	ranges_ref(ch->r, ch->nr, true);
 }
 
-void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch,
+/* A chunk whose last count went: its id, references and memory. */
+static void chunk_free(struct mv_machine *m, struct mv_view_chunk *ch,
 		       uint32_t id)
 {
-	if (--m->chunk_refs[id])
-		return;
 	m->free_chunk_ids[m->nr_free_chunk_ids++] = id;
 	ranges_ref(ch->r, ch->nr, false);
 	chunk_mem_free(m, ch);
+}
+
+void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch,
+		       uint32_t id)
+{
+	if (!--m->chunk_refs[id])
+		chunk_free(m, ch, id);
 }
 
 struct mv_view_group *mv_view_group_alloc(struct mv_machine *m)
@@ -153,8 +159,9 @@ void mv_view_group_put(struct mv_machine *m, struct mv_view_group *g)
 
 	if (--g->refs)
 		return;
-	for (j = 0; j < g->nr; j++)
-		mv_view_chunk_put(m, g->ch[j], g->id[j]);
+	for (j = 0; j < g->nr; j++) /* mv_view_chunk_put(), the count here */
+		if (!--m->chunk_refs[g->id[j]])
+			chunk_free(m, g->ch[j], g->id[j]);
 	if (!m->dead && m->nr_group_cache < MV_CHUNK_CACHE) {
 		MV_POISON(g, sizeof(*g));
 		m->group_cache[m->nr_group_cache++] = g;

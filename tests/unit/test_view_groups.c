@@ -928,6 +928,108 @@ static void test_groups_tiny_thresholds(void **state)
 	world_free(&w);
 }
 
+static uint64_t patched(const struct world *w)
+{
+	struct mv_machine_stats st;
+
+	mv_machine_get_stats(w->m, &st);
+	return st.patched;
+}
+
+/* How many of @fv's chunks are not @old's. */
+static size_t new_chunks(const struct mv_flatview *old,
+			 const struct mv_flatview *fv)
+{
+	size_t k, j, a, b, n = 0;
+
+	for (k = 0; k < fv->nr_groups; k++)
+		for (j = 0; j < fv->groups[k]->nr; j++) {
+			bool found = false;
+
+			for (a = 0; a < old->nr_groups && !found; a++)
+				for (b = 0; b < old->groups[a]->nr; b++)
+					found |= old->groups[a]->ch[b] ==
+						 fv->groups[k]->ch[j];
+			n += !found;
+		}
+	return n;
+}
+
+/*
+ * view_patch.c: a change inside one chunk (an alias toggled, moved
+ * within its gap) builds the view by replacing that chunk and its group
+ * only, borrowing the rest; a wide window does not; an allocation failure
+ * at any point of the patch leaves everything as it was.
+ */
+static void test_groups_patch(void **state)
+{
+	struct world w;
+	struct mv_flatview *old;
+	uint64_t before;
+	size_t i, failures = 0;
+	int n, ret;
+
+	(void)state;
+	world_init(&w, 3000, 6, true);
+	for (i = 0; i < 40; i++) {
+		struct mv_region *a = w.alias[rnd(&w, w.nr_alias)];
+
+		old = mv_as_get_flatview(w.as);
+		before = patched(&w);
+		assert_int_equal(
+			mv_region_set_enabled(a, !mv_region_enabled(a)), 0);
+		check_world(&w);
+		check_same(&w, old, w.as->view);
+		if (patched(&w) - before >= 1 && w.as->view->nr_groups >= 2) {
+			assert_int_equal(rebuilt_groups(old, w.as->view), 1);
+			assert_int_equal(new_chunks(old, w.as->view), 1);
+			assert_int_equal(w.as->view->nr_groups, old->nr_groups);
+			assert_true(w.as->view->nr_loans > 0);
+		}
+		mv_flatview_unref(old);
+		expect_live_counts(&w);
+	}
+	assert_true(patched(&w) >= 60); /* and as_other's window */
+	/* a cover over many chunks: the general build */
+	assert_int_equal(mv_region_set_address(w.cover[0], 0), 0);
+	assert_int_equal(mv_region_set_size(w.cover[0], 2000 * PAGE), 0);
+	before = patched(&w);
+	assert_int_equal(mv_region_set_enabled(w.cover[0], true), 0);
+	check_world(&w);
+	assert_int_equal(patched(&w), before);
+	assert_int_equal(mv_region_set_enabled(w.cover[0], false), 0);
+	/* every allocation of a patch failing in turn */
+	for (n = 0; n < 12; n++) {
+		struct mv_region *a = w.alias[w.nr_alias - 100 + n];
+
+		hold_or_release(&w);
+		mv_machine_reclaim(w.m);
+		mv_view_chunk_cache_drain(w.m);
+		mv_spare_drain(w.m);
+		old = w.as->view;
+		before = patched(&w);
+		mv_txn_begin(w.m);
+		assert_int_equal(mv_region_set_enabled(a, false), 0);
+		mv_machine_fail_alloc_after(w.m, n);
+		ret = mv_txn_commit(w.m);
+		mv_machine_fail_alloc_after(w.m, -1);
+		expect_live_counts(&w);
+		if (ret) { /* the old view stays, the change pending */
+			assert_int_equal(ret, -ENOMEM);
+			assert_ptr_equal(w.as->view, old);
+			failures++;
+			mv_txn_begin(w.m);
+			assert_int_equal(mv_txn_commit(w.m), 0);
+		}
+		assert_true(patched(&w) > before);
+		check_world(&w);
+		expect_live_counts(&w);
+	}
+	assert_true(failures >= 4);
+	release_held(&w);
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -937,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_groups_alloc_failures),
 		cmocka_unit_test(test_groups_outlive_machine),
 		cmocka_unit_test(test_groups_tiny_thresholds),
+		cmocka_unit_test(test_groups_patch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
