@@ -133,7 +133,11 @@ const struct mv_flat_range *mv_fv_cur_slow(const struct mv_flatview *fv,
 {
 	size_t next = mv_fv_pos_next(fv, *k);
 
-	*k = mv_fv_pos_holds(fv, next, i) ? next : mv_fv_chunk_of(fv, i);
+	if (!i)
+		*k = 0;
+	else
+		*k = mv_fv_pos_holds(fv, next, i) ? next :
+						    mv_fv_chunk_of(fv, i);
 	return mv_fv_in(fv, *k, i);
 }
 
@@ -142,14 +146,31 @@ struct mv_region *mv_flatview_root(const struct mv_flatview *fv)
 	return fv->root;
 }
 
-static u128 range_key(const struct mv_flat_range *r, bool by_first)
-{
-	return by_first ? r->first : r->last;
-}
+/* The first of @n ranges @r whose @field is at or above @key (or @n). */
+#define DEFINE_KEY_AT_OR_ABOVE(name, field)                                \
+	static size_t name(const struct mv_flat_range *r, size_t n,        \
+			   uint64_t key)                                   \
+	{                                                                  \
+		size_t lo = 0, hi = n;                                     \
+                                                                           \
+		while (lo < hi) {                                          \
+			size_t mid = lo + (hi - lo) / 2;                   \
+                                                                           \
+			if (r[mid].field < key)                            \
+				lo = mid + 1;                              \
+			else                                               \
+				hi = mid;                                  \
+		}                                                          \
+		return lo;                                                 \
+	}
+
+DEFINE_KEY_AT_OR_ABOVE(first_key_at_or_above, first)
+DEFINE_KEY_AT_OR_ABOVE(last_key_at_or_above, last)
 
 /* @key falls in chunk @pos (mv_fv_pos()) of @fv: at or after its start,
  * before the next chunk's. */
-static bool chunk_holds(const struct mv_flatview *fv, size_t pos, u128 key)
+static bool chunk_holds(const struct mv_flatview *fv, size_t pos,
+			uint64_t key)
 {
 	size_t g = pos / MV_VIEW_GROUP, j = pos % MV_VIEW_GROUP;
 	const struct mv_view_group *gr;
@@ -157,33 +178,33 @@ static bool chunk_holds(const struct mv_flatview *fv, size_t pos, u128 key)
 	if (g >= fv->nr_groups || j >= fv->groups[g]->nr)
 		return false;
 	gr = fv->groups[g];
-	if ((u128)gr->addr[j] > key)
+	if (gr->addr[j] > key)
 		return false;
 	if (j + 1 < gr->nr)
-		return (u128)gr->addr[j + 1] > key;
-	return g + 1 == fv->nr_groups || (u128)fv->group_addr[g + 1] > key;
+		return gr->addr[j + 1] > key;
+	return g + 1 == fv->nr_groups || fv->group_addr[g + 1] > key;
 }
 
 /* The last of the @n ascending @addr[] at or below @key, or 0. */
-MV_DEFINE_LAST_AT_OR_BELOW(last_addr_at_or_below, uint64_t, u128)
+MV_DEFINE_LAST_AT_OR_BELOW(last_addr_at_or_below, uint64_t, uint64_t)
 
 size_t mv_flatview_search_near(const struct mv_flatview *fv, size_t from,
-			       u128 key, bool by_first, size_t *k)
+			       u128 at, bool by_first, size_t *k)
 {
 	const struct mv_view_chunk *ch;
 	size_t lo = 0, hi, i, g;
+	uint64_t key;
 
 	if (!fv->nr)
 		return 0;
-	if (from >= fv->nr || key > UINT64_MAX) { /* the last chunk's end */
+	if (from >= fv->nr || at > UINT64_MAX) { /* the last chunk's end */
 		*k = mv_fv_pos(fv->nr_groups - 1,
 			       fv->groups[fv->nr_groups - 1]->nr - 1);
 		return fv->nr;
 	}
-	if (!key) {
-		*k = 0;
+	if (!at) /* no chunk looked in: *@k stays a hint for later */
 		return from;
-	}
+	key = (uint64_t)at;
 	/* The last chunk starting at or before @key (or the first): the
 	 * ranges are sorted and disjoint, so the answer is in it or is the
 	 * next chunk's first range.  The hint, or the chunk after it, first. */
@@ -203,14 +224,10 @@ size_t mv_flatview_search_near(const struct mv_flatview *fv, size_t from,
 	g = *k / MV_VIEW_GROUP;
 	ch = fv->groups[g]->ch[*k % MV_VIEW_GROUP];
 	hi = ch->nr;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (range_key(&ch->r[mid], by_first) < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	if (by_first)
+		lo = first_key_at_or_above(ch->r, hi, key);
+	else
+		lo = last_key_at_or_above(ch->r, hi, key);
 	i = fv->group_first[g] + fv->groups[g]->first[*k % MV_VIEW_GROUP] + lo;
 	return i > from ? i : from; /* the keys grow with the index */
 }

@@ -293,6 +293,9 @@ struct mv_flatview {
 	size_t nr_groups;
 	size_t index_cap; /* the index block's room (struct mv_view_index) */
 	uint64_t gen, base_gen;
+	/* mv_fv_pos() of the chunk a patch replaced (view_patch.c), else 0:
+	 * where the next splice from this view starts looking */
+	size_t hint_pos;
 	struct mv_view_same *same;
 	size_t nr_same, cap_same;
 	/* borrowed chunks (writer context only, flatview.c) */

@@ -230,7 +230,7 @@ static int topology_pass(struct mv_as *as, const struct mv_flatview *old,
 			 size_t in, size_t en, bool adding, size_t ko,
 			 struct mv_event_log *log)
 {
-	size_t kn = 0;
+	size_t kn = ko; /* a patched view's chunks are where @old's are */
 	int ret = 0;
 
 	while ((io < eo || in < en) && !ret) {

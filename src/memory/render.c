@@ -682,7 +682,7 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 		     const u128 (*windows)[2], size_t nr_windows,
 		     struct mv_flatview **out)
 {
-	struct render_ctx c = { .m = m, .old = old };
+	struct render_ctx c = { .m = m, .old = old, .old_k = old->hint_pos };
 	size_t i = 0, w;
 	u128 pos = 0;
 	int ret = 0;

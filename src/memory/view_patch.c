@@ -230,6 +230,7 @@ int mv_view_patch(struct mv_machine *m, const struct mv_flatview *old,
 	fv->group_addr = ix.addr;
 	fv->index_cap = ix.cap;
 	patched_index(old, k, ng, delta, fv);
+	fv->hint_pos = pos;
 	if (h.suf) /* its index in the new view */
 		h.suf->new += h.a;
 	m->stats.patched++;
