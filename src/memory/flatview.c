@@ -147,21 +147,21 @@ struct mv_region *mv_flatview_root(const struct mv_flatview *fv)
 }
 
 /* The first of @n ranges @r whose @field is at or above @key (or @n). */
-#define DEFINE_KEY_AT_OR_ABOVE(name, field)                                \
-	static size_t name(const struct mv_flat_range *r, size_t n,        \
-			   uint64_t key)                                   \
-	{                                                                  \
-		size_t lo = 0, hi = n;                                     \
-                                                                           \
-		while (lo < hi) {                                          \
-			size_t mid = lo + (hi - lo) / 2;                   \
-                                                                           \
-			if (r[mid].field < key)                            \
-				lo = mid + 1;                              \
-			else                                               \
-				hi = mid;                                  \
-		}                                                          \
-		return lo;                                                 \
+#define DEFINE_KEY_AT_OR_ABOVE(name, field)                         \
+	static size_t name(const struct mv_flat_range *r, size_t n, \
+			   uint64_t key)                            \
+	{                                                           \
+		size_t lo = 0, hi = n;                              \
+                                                                    \
+		while (lo < hi) {                                   \
+			size_t mid = lo + (hi - lo) / 2;            \
+                                                                    \
+			if (r[mid].field < key)                     \
+				lo = mid + 1;                       \
+			else                                        \
+				hi = mid;                           \
+		}                                                   \
+		return lo;                                          \
 	}
 
 DEFINE_KEY_AT_OR_ABOVE(first_key_at_or_above, first)
@@ -169,8 +169,7 @@ DEFINE_KEY_AT_OR_ABOVE(last_key_at_or_above, last)
 
 /* @key falls in chunk @pos (mv_fv_pos()) of @fv: at or after its start,
  * before the next chunk's. */
-static bool chunk_holds(const struct mv_flatview *fv, size_t pos,
-			uint64_t key)
+static bool chunk_holds(const struct mv_flatview *fv, size_t pos, uint64_t key)
 {
 	size_t g = pos / MV_VIEW_GROUP, j = pos % MV_VIEW_GROUP;
 	const struct mv_view_group *gr;

@@ -169,6 +169,18 @@ struct mv_view_chunk {
 struct mv_view_group {
 	long refs;
 	size_t nr;
+	/*
+	 * Borrowed chunk counts: a group patched from another (view_patch.c)
+	 * names the same chunks but at @own; while its @lender lives, it
+	 * holds a count on its chunk @own only, the lender's counts standing
+	 * for the rest.  A group lends to one @heir at a time.  When a group
+	 * goes (mv_view_group_put()): if it borrows and lends, its heir
+	 * first takes counts of its own; a heir inherits its lender's counts
+	 * but the one on the chunk it replaced, which is dropped; a borrower
+	 * drops its chunk @own only.  Writer context only.
+	 */
+	struct mv_view_group *lender, *heir;
+	size_t own;
 	uint32_t first[MV_VIEW_GROUP + 1];
 	uint32_t id[MV_VIEW_GROUP];
 	uint64_t addr[MV_VIEW_GROUP];

@@ -150,18 +150,49 @@ struct mv_view_group *mv_view_group_alloc(struct mv_machine *m)
 	g->refs = 1;
 	g->nr = 0;
 	g->first[0] = 0;
+	g->lender = g->heir = NULL;
+	g->own = 0;
 	return g;
+}
+
+/* mv_view_chunk_put() of @g's chunk @j. */
+static void group_chunk_put(struct mv_machine *m, struct mv_view_group *g,
+			    size_t j)
+{
+	if (!--m->chunk_refs[g->id[j]])
+		chunk_free(m, g->ch[j], g->id[j]);
+}
+
+/* Drop the chunk counts @g holds (struct mv_view_group: loans). */
+static void group_chunks_put(struct mv_machine *m, struct mv_view_group *g)
+{
+	struct mv_view_group *h = g->heir;
+	size_t j;
+
+	if (h && g->lender) { /* its heir counts what it borrowed */
+		for (j = 0; j < h->nr; j++)
+			if (j != h->own)
+				m->chunk_refs[h->id[j]]++;
+		h->lender = NULL;
+		g->heir = h = NULL;
+	}
+	if (h) { /* it inherits all but the chunk it replaced */
+		h->lender = NULL;
+		group_chunk_put(m, g, h->own);
+	} else if (g->lender) {
+		g->lender->heir = NULL;
+		group_chunk_put(m, g, g->own);
+	} else {
+		for (j = 0; j < g->nr; j++)
+			group_chunk_put(m, g, j);
+	}
 }
 
 void mv_view_group_put(struct mv_machine *m, struct mv_view_group *g)
 {
-	size_t j;
-
 	if (--g->refs)
 		return;
-	for (j = 0; j < g->nr; j++) /* mv_view_chunk_put(), the count here */
-		if (!--m->chunk_refs[g->id[j]])
-			chunk_free(m, g->ch[j], g->id[j]);
+	group_chunks_put(m, g);
 	if (!m->dead && m->nr_group_cache < MV_CHUNK_CACHE) {
 		MV_POISON(g, sizeof(*g));
 		m->group_cache[m->nr_group_cache++] = g;

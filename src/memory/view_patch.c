@@ -146,9 +146,15 @@ static struct mv_view_group *patched_group(struct mv_machine *m,
 	memcpy(ng->first, g->first, (j + 1) * sizeof(g->first[0]));
 	for (i = j + 1; i <= g->nr; i++)
 		ng->first[i] = (uint32_t)(g->first[i] + delta);
-	for (i = 0; i < g->nr; i++) /* the new chunk's count is its own */
-		if (i != j)
-			m->chunk_refs[g->id[i]]++;
+	if (g->heir) { /* it lends already: counts of our own */
+		for (i = 0; i < g->nr; i++) /* (the new chunk has its own) */
+			if (i != j)
+				m->chunk_refs[g->id[i]]++;
+	} else {
+		ng->lender = (struct mv_view_group *)g;
+		ng->lender->heir = ng;
+		ng->own = j;
+	}
 	ng->ch[j] = ch;
 	ng->id[j] = ch->id;
 	ng->addr[j] = ch->r[0].first;

@@ -371,7 +371,8 @@ static int cmp_u32(const void *a, const void *b)
 /*
  * The @n distinct views @v are all the machine's live views: every group
  * is counted once per view naming it without borrowing it, every chunk
- * once per distinct group naming it, and every other chunk id is free
+ * once per distinct group naming it without borrowing it (the lender
+ * of a group that borrows is live too), and every other chunk id is free
  * with no count (nothing leaked, nothing dropped twice).
  */
 static void expect_counts(struct mv_machine *m, struct mv_flatview **v,
@@ -423,8 +424,10 @@ static void expect_counts(struct mv_machine *m, struct mv_flatview **v,
 		const struct mv_view_group *g = (void *)named[i];
 
 		for (k = 0; k < g->nr; k++)
-			ids[j++] = g->id[k];
+			if (mv_test_group_holds(g, k))
+				ids[j++] = g->id[k];
 	}
+	nr_ids = j;
 	qsort(ids, nr_ids, sizeof(*ids), cmp_u32);
 	for (i = 0; i < nr_ids; i = j) {
 		for (j = i; j < nr_ids && ids[j] == ids[i]; j++)

@@ -33,4 +33,11 @@ static inline bool mv_test_group_borrowed(const struct mv_flatview *fv,
 	return false;
 }
 
+/* Group @g holds a count on its chunk @k (struct mv_view_group: it
+ * borrows the others from its lender). */
+static inline bool mv_test_group_holds(const struct mv_view_group *g, size_t k)
+{
+	return !g->lender || k == g->own;
+}
+
 #endif
