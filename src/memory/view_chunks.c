@@ -17,18 +17,26 @@
 	(sizeof(struct mv_view_chunk) + \
 	 MV_VIEW_CHUNK * sizeof(struct mv_flat_range))
 
-/* Take (@take) or drop the references of @n ranges, a run at a time. */
+/* Take (@take) or drop the references of @n ranges, a run of ranges of
+ * one region at a time (four compared at once: runs are long). */
 static void ranges_ref(const struct mv_flat_range *r, size_t n, bool take)
 {
 	size_t i = 0, j;
 
 	while (i < n) {
-		for (j = i + 1; j < n && r[j].mr == r[i].mr; j++)
+		struct mv_region *mr = r[i].mr;
+
+		for (j = i + 1; j + 4 <= n && r[j].mr == mr &&
+				r[j + 1].mr == mr && r[j + 2].mr == mr &&
+				r[j + 3].mr == mr;
+		     j += 4)
+			;
+		for (; j < n && r[j].mr == mr; j++)
 			;
 		if (take)
-			mv_region_ref_n(r[i].mr, (long)(j - i));
+			mv_region_ref_n(mr, (long)(j - i));
 		else
-			mv_region_unref_n(r[i].mr, (long)(j - i));
+			mv_region_unref_n(mr, (long)(j - i));
 		i = j;
 	}
 }
