@@ -131,13 +131,23 @@ const struct mv_flat_range *mv_flatview_ranges(const struct mv_flatview *fv,
 const struct mv_flat_range *mv_fv_cur_slow(const struct mv_flatview *fv,
 					   size_t *k, size_t i)
 {
-	size_t next = mv_fv_pos_next(fv, *k);
+	size_t g = *k / MV_VIEW_GROUP, j = *k % MV_VIEW_GROUP + 1;
 
-	if (!i)
-		*k = 0;
-	else
-		*k = mv_fv_pos_holds(fv, next, i) ? next :
-						    mv_fv_chunk_of(fv, i);
+	if (g < fv->nr_groups) { /* the chunk after *@k first */
+		const struct mv_view_group *gr = fv->groups[g];
+
+		if (j >= gr->nr) {
+			gr = ++g < fv->nr_groups ? fv->groups[g] : NULL;
+			j = 0;
+		}
+		if (gr &&
+		    i - fv->group_first[g] - gr->first[j] < gr->ch[j]->nr) {
+			*k = mv_fv_pos(g, j);
+			return &gr->ch[j]->r[i - fv->group_first[g] -
+					     gr->first[j]];
+		}
+	}
+	*k = i ? mv_fv_chunk_of(fv, i) : 0;
 	return mv_fv_in(fv, *k, i);
 }
 

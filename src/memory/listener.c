@@ -308,14 +308,18 @@ static int update_pass(struct mv_as *as, const struct mv_flatview *new,
 	for (k = 0; windowed && k < new->nr_same; k++) {
 		const struct mv_view_same *r = &new->same[k];
 
-		ret = topology_pass(as, old, io, r->old, new, in, r->new,
-				    adding, ko, log);
-		if (ret)
-			return ret;
+		if (io < r->old || in < r->new) {
+			ret = topology_pass(as, old, io, r->old, new, in,
+					    r->new, adding, ko, log);
+			if (ret)
+				return ret;
+		}
 		io = r->old + r->len;
 		in = r->new + r->len;
 		ko = r->end_pos;
 	}
+	if (io == old->nr && in == new->nr)
+		return 0;
 	return topology_pass(as, old, io, old->nr, new, in, new->nr, adding, ko,
 			     log);
 }

@@ -128,24 +128,6 @@ static bool vb_borrow(struct view_build *b, size_t k, size_t n)
 	return true;
 }
 
-/* @dst[j] = @src[j] + @delta for the @n entries, four at a time (-O2
- * does not vectorise a loop of unknown length). */
-static void shift_copy(size_t *restrict dst, const size_t *restrict src,
-		       size_t n, size_t delta)
-{
-	typedef size_t v4 __attribute__((vector_size(4 * sizeof(size_t))));
-	size_t j = 0;
-	v4 v;
-
-	for (; j + 4 <= n; j += 4) {
-		memcpy(&v, &src[j], sizeof(v));
-		v += delta;
-		memcpy(&dst[j], &v, sizeof(v));
-	}
-	for (; j < n; j++)
-		dst[j] = src[j] + delta;
-}
-
 /* Share @old's groups [@k, @e): index entries copied as blocks, the
  * groups borrowed or counted. */
 static int vb_share_groups(struct view_build *b, size_t k, size_t e)
@@ -158,7 +140,7 @@ static int vb_share_groups(struct view_build *b, size_t k, size_t e)
 		return ret;
 	memcpy(&b->g[b->nr], &old->groups[k], n * sizeof(*b->g));
 	memcpy(&b->addr[b->nr], &old->group_addr[k], n * sizeof(*b->addr));
-	shift_copy(&b->first[b->nr], &old->group_first[k], n, delta);
+	mv_shift_copy(&b->first[b->nr], &old->group_first[k], n, delta);
 	if (!b->lender || !vb_borrow(b, k, n))
 		for (j = 0; j < n; j++)
 			old->groups[k + j]->refs++;

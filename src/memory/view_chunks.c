@@ -26,9 +26,9 @@ static void ranges_ref(const struct mv_flat_range *r, size_t n, bool take)
 	while (i < n) {
 		struct mv_region *mr = r[i].mr;
 
-		for (j = i + 1; j + 4 <= n && r[j].mr == mr &&
-				r[j + 1].mr == mr && r[j + 2].mr == mr &&
-				r[j + 3].mr == mr;
+		for (j = i + 1;
+		     j + 4 <= n && r[j].mr == mr && r[j + 1].mr == mr &&
+		     r[j + 2].mr == mr && r[j + 3].mr == mr;
 		     j += 4)
 			;
 		for (; j < n && r[j].mr == mr; j++)

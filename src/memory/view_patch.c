@@ -144,8 +144,8 @@ static struct mv_view_group *patched_group(struct mv_machine *m,
 	memcpy(ng->id, g->id, g->nr * sizeof(g->id[0]));
 	memcpy(ng->addr, g->addr, g->nr * sizeof(g->addr[0]));
 	memcpy(ng->first, g->first, (j + 1) * sizeof(g->first[0]));
-	for (i = j + 1; i <= g->nr; i++)
-		ng->first[i] = (uint32_t)(g->first[i] + delta);
+	mv_shift_copy32(&ng->first[j + 1], &g->first[j + 1], g->nr - j,
+			(uint32_t)delta);
 	if (g->heir) { /* it lends already: counts of our own */
 		for (i = 0; i < g->nr; i++) /* (the new chunk has its own) */
 			if (i != j)
@@ -173,8 +173,8 @@ static void patched_index(const struct mv_flatview *old, size_t k,
 	memcpy(fv->group_addr, old->group_addr, n * sizeof(fv->group_addr[0]));
 	memcpy(fv->group_first, old->group_first,
 	       (k + 1) * sizeof(fv->group_first[0]));
-	for (i = k + 1; i <= n; i++)
-		fv->group_first[i] = old->group_first[i] + delta;
+	mv_shift_copy(&fv->group_first[k + 1], &old->group_first[k + 1], n - k,
+		      (size_t)delta);
 	fv->groups[k] = ng;
 	fv->group_addr[k] = ng->addr[0];
 	fv->nr_groups = n;
