@@ -294,6 +294,15 @@ static int reserve_out(struct render_ctx *c, size_t n)
 	return 0;
 }
 
+/* The last range of kept run @s (its chunk's place as a hint). */
+static const struct mv_flat_range *run_last(const struct render_ctx *c,
+					    const struct mv_view_same *s)
+{
+	size_t k = s->end_pos;
+
+	return mv_fv_cur(c->old, &k, s->old + s->len - 1);
+}
+
 /* Append @r to the output, merging it into the last range if it can. */
 static int emit_range(struct render_ctx *c, const struct mv_flat_range *r)
 {
@@ -304,8 +313,7 @@ static int emit_range(struct render_ctx *c, const struct mv_flat_range *r)
 		 * last range (a view is maximally merged, so this does not
 		 * happen; it is checked, not assumed), take that out of it. */
 		struct mv_view_same *s = &c->same[c->nr_same - 1];
-		const struct mv_flat_range *last =
-			mv_fv_at(c->old, s->old + s->len - 1);
+		const struct mv_flat_range *last = run_last(c, s);
 
 		if (mv_flat_range_can_merge(last, r)) {
 			ret = reserve_out(c, 1);
@@ -626,7 +634,7 @@ static const struct mv_flat_range *last_out(const struct render_ctx *c)
 						    NULL;
 
 	if (s && s->new == c->nr_out)
-		return mv_fv_at(c->old, s->old + s->len - 1);
+		return run_last(c, s);
 	return c->nr_out ? &c->out[c->nr_out - 1] : NULL;
 }
 
