@@ -703,6 +703,9 @@ int mv_ramblock_new(struct mv_machine *m, const char *idstr, u128 size,
 		    const struct mv_ram_opts *opts, struct mv_ramblock **out);
 void mv_ramblock_free(struct mv_machine *m, struct mv_ramblock *b);
 
+/* region.c: @r is the root some address space's current view was
+ * rendered from. */
+bool mv_region_is_view_root(const struct mv_region *r);
 /*
  * txn.c.  mv_txn_mark_pending() is QEMU's update_pending: the next commit
  * produces new views.  The dirty marks say where they can differ:

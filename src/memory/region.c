@@ -475,7 +475,7 @@ static int region_reaches(struct mv_region *from, struct mv_region *to,
 	return 0;
 }
 
-static bool is_view_root(const struct mv_region *r)
+bool mv_region_is_view_root(const struct mv_region *r)
 {
 	const struct mv_as *as;
 
@@ -516,7 +516,7 @@ int mv_region_add_subregion_overlap(struct mv_region *parent, uint64_t offset,
 	mv_region_ref(child);
 	record(child, MV_UNDO_LINK, parent); /* keeps its old addr/priority */
 	/* A view root renders at its own address: all of it moves. */
-	if (child->addr != offset && is_view_root(child))
+	if (child->addr != offset && mv_region_is_view_root(child))
 		mv_txn_mark_dirty_all(parent->machine);
 	child->addr = offset;
 	child->priority = priority;
@@ -620,7 +620,7 @@ int mv_region_set_address(struct mv_region *r, uint64_t addr)
 	if (!parent) {
 		/* No transaction (QEMU), but a view root moves whole views at
 		 * their next render. */
-		if (is_view_root(r))
+		if (mv_region_is_view_root(r))
 			mv_txn_mark_dirty_all(r->machine);
 		record(r, MV_UNDO_ADDR, NULL);
 		r->addr = addr;
@@ -631,7 +631,7 @@ int mv_region_set_address(struct mv_region *r, uint64_t addr)
 	mark_child_window(r, r->addr);
 	mark_child_window(r, addr);
 	/* A view root renders at its own address: all of it moves. */
-	if (is_view_root(r))
+	if (mv_region_is_view_root(r))
 		mv_txn_mark_dirty_all(r->machine);
 	if (parent->enabled && r->enabled)
 		mv_txn_mark_pending(r->machine);

@@ -217,6 +217,10 @@ static int render_children(struct render_ctx *c, struct mv_region *mr,
 		ch = mr->by_addr[i];
 		if (base + (s128)ch->addr >= (s128)e)
 			break;
+		/* what render_region() would clip away whole, not called */
+		if (!ch->enabled ||
+		    base + (s128)ch->addr + (s128)ch->size <= (s128)s)
+			continue;
 		ret = render_region(c, ch, base, s, e, ro, nv, depth + 1);
 		if (ret)
 			return ret;

@@ -186,7 +186,8 @@ void mv_txn_mark_dirty_self(struct mv_machine *m, struct mv_region *r,
 {
 	size_t i;
 
-	add_mark(m, r, (s128)start, (s128)end, true); /* if @r is a root */
+	if (mv_region_is_view_root(r)) /* it renders at its own address */
+		add_mark(m, r, (s128)start, (s128)end, true);
 	if (r->container)
 		add_mark(m, r->container, (s128)(start + r->addr),
 			 (s128)(end + r->addr), false);
