@@ -216,12 +216,15 @@ size_t mv_flatview_search_near(const struct mv_flatview *fv, size_t from,
 	key = (uint64_t)at;
 	/* The last chunk starting at or before @key (or the first): the
 	 * ranges are sorted and disjoint, so the answer is in it or is the
-	 * next chunk's first range.  The hint, or the chunk after it, first. */
+	 * next chunk's first range.  The hint, or the chunks around it, first. */
 	if (!chunk_holds(fv, *k, key)) {
-		size_t next = mv_fv_pos_next(fv, *k);
+		size_t next = mv_fv_pos_next(fv, *k),
+		       prev = mv_fv_pos_prev(fv, *k);
 
 		if (chunk_holds(fv, next, key)) {
 			*k = next;
+		} else if (chunk_holds(fv, prev, key)) {
+			*k = prev;
 		} else {
 			g = last_addr_at_or_below(fv->group_addr, fv->nr_groups,
 						  key);

@@ -415,6 +415,18 @@ static inline size_t mv_fv_pos_next(const struct mv_flatview *fv, size_t pos)
 		       pos + 1;
 }
 
+/* The place of the chunk before the one at @pos (none: any past the end). */
+static inline size_t mv_fv_pos_prev(const struct mv_flatview *fv, size_t pos)
+{
+	size_t g = pos / MV_VIEW_GROUP, j = pos % MV_VIEW_GROUP;
+
+	if (j)
+		return pos - 1;
+	if (!g || g > fv->nr_groups)
+		return SIZE_MAX;
+	return mv_fv_pos(g - 1, fv->groups[g - 1]->nr - 1);
+}
+
 /* flatview.c: mv_fv_cur() when @i is not in the chunk at *@k. */
 const struct mv_flat_range *mv_fv_cur_slow(const struct mv_flatview *fv,
 					   size_t *k, size_t i);
