@@ -47,10 +47,12 @@ void mv_flatview_unref_deferred(struct mv_flatview *fv)
 		flatview_destroy(fv);
 		return;
 	}
-	pthread_mutex_lock(&m->reclaim_lock);
-	fv->reclaim_next = m->reclaim;
-	m->reclaim = fv;
-	pthread_mutex_unlock(&m->reclaim_lock);
+	fv->reclaim_next =
+		atomic_load_explicit(&m->reclaim, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(
+		&m->reclaim, &fv->reclaim_next, fv, memory_order_release,
+		memory_order_relaxed))
+		;
 }
 
 void mv_reclaim(struct mv_machine *m)
@@ -80,10 +82,11 @@ void mv_reclaim(struct mv_machine *m)
 	for (i = 0; i < m->nr_retired; i++)
 		mv_flatview_unref(m->retired[i]);
 	m->nr_retired = 0;
-	pthread_mutex_lock(&m->reclaim_lock);
-	fv = m->reclaim;
-	m->reclaim = NULL;
-	pthread_mutex_unlock(&m->reclaim_lock);
+	/* the whole stack at once (no ABA); none queued: no atomic write */
+	fv = atomic_load_explicit(&m->reclaim, memory_order_relaxed) ?
+		     atomic_exchange_explicit(&m->reclaim, NULL,
+					      memory_order_acquire) :
+		     NULL;
 	for (; fv; fv = next) {
 		next = fv->reclaim_next;
 		flatview_destroy(fv);

@@ -649,8 +649,8 @@ struct mv_machine {
 	/* references of replaced views, dropped after a grace period */
 	struct mv_flatview **retired;
 	size_t nr_retired, cap_retired;
-	pthread_mutex_t reclaim_lock;
-	struct mv_flatview *reclaim; /* unreferenced by a reader thread */
+	/* unreferenced by a reader thread: a lock-free stack, taken whole */
+	_Atomic(struct mv_flatview *) reclaim;
 	/*
 	 * Set by a read-side section that finds it clear, before it loads
 	 * a view; cleared by the writer before each grace period.  Clear

@@ -19,7 +19,6 @@ int mv_machine_new(struct mv_machine **out)
 		return -ENOMEM;
 	atomic_init(&m->refs, 1);
 	mv_alloc_init(&m->alloc);
-	pthread_mutex_init(&m->reclaim_lock, NULL);
 	*out = m;
 	return 0;
 }
@@ -38,7 +37,6 @@ void mv_machine_put(struct mv_machine *m)
 		mv_spare_drain(m);
 		free(m->chunk_refs);
 		free(m->free_chunk_ids);
-		pthread_mutex_destroy(&m->reclaim_lock);
 		free(m->blocks);
 		free(m);
 	}

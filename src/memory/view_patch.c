@@ -139,11 +139,9 @@ static struct mv_view_group *patched_group(struct mv_machine *m,
 		mv_view_chunk_put(m, ch, ch->id);
 		return NULL;
 	}
-	ng->nr = g->nr;
-	memcpy(ng->ch, g->ch, g->nr * sizeof(g->ch[0]));
-	memcpy(ng->id, g->id, g->nr * sizeof(g->id[0]));
-	memcpy(ng->addr, g->addr, g->nr * sizeof(g->addr[0]));
-	memcpy(ng->first, g->first, (j + 1) * sizeof(g->first[0]));
+	*ng = *g; /* one block copy (a seam group is nearly full) */
+	ng->refs = 1;
+	ng->lender = ng->heir = NULL;
 	mv_shift_copy32(&ng->first[j + 1], &g->first[j + 1], g->nr - j,
 			(uint32_t)delta);
 	if (g->heir) { /* it lends already: counts of our own */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Lock-free readers against one writer: reader threads read, write and
- * translate random guest addresses while the writer toggles, moves and
+ * Lock-free readers against one writer: reader threads read, write,
+ * translate and map random guest addresses while the writer toggles, moves and
  * resizes regions for a fixed number of commits.  Every access must see
  * the old or the new mapping, never a mixture or freed memory (run under
  * ASan and TSan by make check).
@@ -45,6 +45,8 @@ struct reader {
 	struct ctx *c;
 	unsigned id;
 	uint64_t rng;
+	struct mv_mapping held; /* held.fv: none held */
+	unsigned long held_age;
 };
 
 static uint64_t rnd(uint64_t *s)
@@ -90,6 +92,31 @@ static void check_translate(struct ctx *c, uint64_t addr)
 		bad(c, "translated byte", addr, b);
 }
 
+/*
+ * The same through a mapping, which holds its view (and so the RAM): the
+ * reader keeps it for HOLD accesses, across commits, so that its release
+ * is often the view's last reference, queued for the writer (lock-free)
+ * from this thread.
+ */
+#define HOLD 20000
+
+static void check_map(struct ctx *c, struct reader *r, uint64_t addr)
+{
+	uint8_t b;
+
+	if (r->held.fv) {
+		b = *(volatile uint8_t *)r->held.hva;
+		if (b != 0xA1 && b != 0xB0)
+			bad(c, "held mapping's byte", r->held.gpa, b);
+		if (++r->held_age < HOLD)
+			return;
+		mv_as_unmap(&r->held, 0);
+	}
+	r->held_age = 0;
+	if (mv_as_map(c->as, addr, 1, false, &r->held))
+		r->held.fv = NULL; /* a hole right now */
+}
+
 /* Write a reader's own word of scratch RAM and read it back. */
 static void check_write(struct ctx *c, struct reader *r, uint64_t v)
 {
@@ -118,11 +145,16 @@ static void *reader_main(void *arg)
 		case 2:
 			check_translate(c, addr);
 			break;
+		case 3:
+			check_map(c, r, addr);
+			break;
 		default:
 			check_read(c, addr);
 		}
 		n++;
 	}
+	if (r->held.fv)
+		mv_as_unmap(&r->held, 0);
 	atomic_fetch_add(&c->reads, n);
 	return NULL;
 }
