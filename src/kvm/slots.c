@@ -319,9 +319,12 @@ err_free:
 /*
  * What slot, if any, a section gets: kvm_set_phys_mem()'s filter plus
  * kvm_mem_flags().  Return: true with *@flags set when it gets one.
+ * Inlined into the listener callbacks; mv_kvm_section_flags() is it for
+ * the other files (the library is built -fPIC, so the exported function
+ * itself is never inlined).
  */
-bool mv_kvm_section_flags(const struct mv_kvm *k, const struct mv_section *sec,
-			  uint32_t *flags)
+static inline bool section_flags(const struct mv_kvm *k,
+				 const struct mv_section *sec, uint32_t *flags)
 {
 	enum mv_region_kind kind = mv_region_kind(sec->mr);
 	/* kvm_mem_flags() asks the region, not the range: a read-only
@@ -345,14 +348,17 @@ bool mv_kvm_section_flags(const struct mv_kvm *k, const struct mv_section *sec,
 
 /*
  * kvm_align_section(): the host-page-aligned part of @sec, as a template
- * slot (gpa, size, hva, mr, offset).  Return: false if nothing is left.
+ * slot (gpa, size, hva, mr, offset; the rest zero).  Return: false if
+ * nothing is left.  Inlined as section_flags() is.
  */
-bool mv_kvm_section_align(const struct mv_kvm *k, const struct mv_section *sec,
-			  struct mv_kvm_slot *t)
+static inline bool section_align(const struct mv_kvm *k,
+				 const struct mv_section *sec,
+				 struct mv_kvm_slot *t)
 {
 	uint64_t mask = k->page_size - 1;
 	uint64_t size = sec->last - sec->first + 1;
 	uint64_t delta = (k->page_size - (sec->first & mask)) & mask;
+	uint64_t offset = sec->offset_within_region + delta;
 	uint8_t *host = mv_region_ram_ptr(sec->mr);
 
 	if (!host || sec->last - sec->first == UINT64_MAX || delta >= size)
@@ -360,13 +366,26 @@ bool mv_kvm_section_align(const struct mv_kvm *k, const struct mv_section *sec,
 	size = (size - delta) & ~mask;
 	if (!size)
 		return false;
-	memset(t, 0, sizeof(*t));
-	t->gpa = sec->first + delta;
-	t->size = size;
-	t->offset_within_region = sec->offset_within_region + delta;
-	t->hva = host + t->offset_within_region;
-	t->mr = sec->mr;
+	*t = (struct mv_kvm_slot){
+		.gpa = sec->first + delta,
+		.size = size,
+		.hva = host + offset,
+		.mr = sec->mr,
+		.offset_within_region = offset,
+	};
 	return true;
+}
+
+bool mv_kvm_section_flags(const struct mv_kvm *k, const struct mv_section *sec,
+			  uint32_t *flags)
+{
+	return section_flags(k, sec, flags);
+}
+
+bool mv_kvm_section_align(const struct mv_kvm *k, const struct mv_section *sec,
+			  struct mv_kvm_slot *t)
+{
+	return section_align(k, sec, t);
 }
 
 /* Cut @t into the next max_slot_size chunk; advances @t. */
@@ -551,28 +570,23 @@ static int queue_flags(struct mv_kvm_space *sp, const struct mv_kvm_slot *c)
 	return 0;
 }
 
-/* Call @fn for each chunk of the slots @sec maps to. */
-static int for_each_chunk(struct mv_kvm_space *sp, const struct mv_section *sec,
-			  int (*fn)(struct mv_kvm_space *,
-				    const struct mv_kvm_slot *),
-			  int log)
+/*
+ * for_each_chunk() for a section longer than max_slot_size: @fn for each
+ * chunk of @t, and what a failing queue_add() leaves queued taken back.
+ */
+static int for_each_cut(struct mv_kvm_space *sp, const struct mv_section *sec,
+			struct mv_kvm_slot *t,
+			int (*fn)(struct mv_kvm_space *,
+				  const struct mv_kvm_slot *))
 {
 	struct mv_kvm *k = sp->k;
-	struct mv_kvm_slot t, c;
+	uint32_t flags = t->flags;
+	struct mv_kvm_slot c;
 	size_t done = 0;
-	uint32_t flags;
 	int ret = 0;
 
-	if (!mv_kvm_section_flags(k, sec, &flags) ||
-	    !mv_kvm_section_align(k, sec, &t))
-		return 0;
-	if (log >= 0)
-		flags = (flags & ~KVM_MEM_LOG_DIRTY_PAGES) |
-			(log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
-	t.flags = flags;
-	pthread_mutex_lock(&k->lock);
-	while (t.size && !ret) {
-		c = mv_kvm_next_chunk(k, &t);
+	while (t->size && !ret) {
+		c = mv_kvm_next_chunk(k, t);
 		ret = fn(sp, &c);
 		done += !ret;
 	}
@@ -580,13 +594,40 @@ static int for_each_chunk(struct mv_kvm_space *sp, const struct mv_section *sec,
 	 * chunks it queued before failing are taken back here: the same
 	 * chunks again, cut from the section anew. */
 	if (ret && fn == queue_add && done) {
-		mv_kvm_section_align(k, sec, &t);
-		t.flags = flags;
+		section_align(k, sec, t);
+		t->flags = flags;
 		while (done--) {
-			c = mv_kvm_next_chunk(k, &t);
+			c = mv_kvm_next_chunk(k, t);
 			queue_del(sp, &c);
 		}
 	}
+	return ret;
+}
+
+/* Call @fn for each chunk of the slots @sec maps to. */
+static int for_each_chunk(struct mv_kvm_space *sp, const struct mv_section *sec,
+			  int (*fn)(struct mv_kvm_space *,
+				    const struct mv_kvm_slot *),
+			  int log)
+{
+	struct mv_kvm *k = sp->k;
+	struct mv_kvm_slot t;
+	uint32_t flags;
+	int ret;
+
+	if (!section_flags(k, sec, &flags) || !section_align(k, sec, &t))
+		return 0;
+	if (log >= 0)
+		flags = (flags & ~KVM_MEM_LOG_DIRTY_PAGES) |
+			(log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+	t.flags = flags;
+	pthread_mutex_lock(&k->lock);
+	/* One chunk, the common case: @t is it, and a failure leaves
+	 * nothing queued to take back. */
+	if (t.size <= k->max_slot_size)
+		ret = fn(sp, &t);
+	else
+		ret = for_each_cut(sp, sec, &t, fn);
 	pthread_mutex_unlock(&k->lock);
 	return ret;
 }
@@ -624,19 +665,37 @@ static int on_log_sync(struct mv_listener *l, const struct mv_section *s)
 	return ret;
 }
 
-/* Apply the queue: deletions, flag changes, creations. */
-static int on_commit(struct mv_listener *l)
+/* Apply queued change @c.  Return: 0 or the failing call's error. */
+static int change_apply(struct mv_kvm_space *sp, struct mv_kvm_change *c)
+{
+	int ret;
+
+	if (c->kind == MV_KVM_DEL) {
+		ret = slot_delete(sp, c->slot);
+		if (ret)
+			c->slot->dying = false;
+	} else if (c->kind == MV_KVM_FLAGS) {
+		c->slot->flags_queued = false;
+		ret = slot_set_flags(sp, c->slot, c->new_flags);
+	} else {
+		ret = slot_create(sp, &c->add);
+	}
+	return ret;
+}
+
+/*
+ * Apply a queue of several changes in the order deletions, flag changes,
+ * creations.  Return: 0 or the first error; each change is tried.
+ */
+static int queue_apply(struct mv_kvm_space *sp)
 {
 	static const enum mv_kvm_change_kind order[] = { MV_KVM_DEL,
 							 MV_KVM_FLAGS,
 							 MV_KVM_ADD };
-	struct mv_kvm_space *sp = to_space(l);
-	struct mv_kvm *k = sp->k;
 	size_t left[3]; /* of each kind: a pass ends after its last */
 	int ret, first = 0;
 	size_t i, o;
 
-	pthread_mutex_lock(&k->lock);
 	left[MV_KVM_DEL] = sp->nr_queued_dels;
 	left[MV_KVM_ADD] = sp->nr_queued_adds;
 	left[MV_KVM_FLAGS] =
@@ -648,24 +707,32 @@ static int on_commit(struct mv_listener *l)
 			if (c->kind != order[o])
 				continue;
 			left[order[o]]--;
-			if (c->kind == MV_KVM_DEL)
-				ret = slot_delete(sp, c->slot);
-			else if (c->kind == MV_KVM_FLAGS) {
-				c->slot->flags_queued = false;
-				ret = slot_set_flags(sp, c->slot, c->new_flags);
-			} else
-				ret = slot_create(sp, &c->add);
-			if (ret && c->kind == MV_KVM_DEL)
-				c->slot->dying = false;
-			if (ret && !first) {
+			ret = change_apply(sp, c);
+			if (ret && !first)
 				first = ret;
-				k->stats.commit_errors++;
-			}
 		}
 	}
+	return first;
+}
+
+/* Apply the queue: deletions, flag changes, creations. */
+static int on_commit(struct mv_listener *l)
+{
+	struct mv_kvm_space *sp = to_space(l);
+	struct mv_kvm *k = sp->k;
+	int ret;
+
+	pthread_mutex_lock(&k->lock);
+	/* One change, the common case, needs no ordering passes. */
+	if (sp->nr_queue == 1)
+		ret = change_apply(sp, &sp->queue[0]);
+	else
+		ret = queue_apply(sp);
+	if (ret)
+		k->stats.commit_errors++;
 	sp->nr_queue = sp->nr_queued_adds = sp->nr_queued_dels = 0;
 	pthread_mutex_unlock(&k->lock);
-	return first;
+	return ret;
 }
 
 static const struct mv_listener_ops space_ops = {
