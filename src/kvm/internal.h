@@ -141,9 +141,6 @@ bool mv_kvm_section_align(const struct mv_kvm *k, const struct mv_section *sec,
 			  struct mv_kvm_slot *t);
 struct mv_kvm_slot mv_kvm_next_chunk(const struct mv_kvm *k,
 				     struct mv_kvm_slot *t);
-int mv_kvm_slot_ioctl(struct mv_kvm *k, unsigned as_id,
-		      const struct mv_kvm_slot *s, uint32_t flags,
-		      uint64_t size);
 
 /* dirty_log.c: LOG slots.  Called with k->lock held. */
 int mv_kvm_slot_alloc_bitmap(struct mv_kvm *k, struct mv_kvm_slot *s);

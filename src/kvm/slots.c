@@ -192,7 +192,8 @@ static void id_free(struct mv_kvm_space *sp, unsigned id)
 
 /* ---- the kernel side ------------------------------------------------- */
 
-int mv_kvm_slot_ioctl(struct mv_kvm *k, unsigned as_id,
+/* KVM_SET_USER_MEMORY_REGION for @s with @flags and @size (0: delete). */
+static int slot_ioctl(struct mv_kvm *k, unsigned as_id,
 		      const struct mv_kvm_slot *s, uint32_t flags,
 		      uint64_t size)
 {
@@ -232,7 +233,7 @@ static int slot_delete(struct mv_kvm_space *sp, struct mv_kvm_slot *s)
 	if (s->flags & KVM_MEM_LOG_DIRTY_PAGES && !k->closing)
 		ret = mv_kvm_slot_fetch_dirty(k, sp, s);
 	if (!ret)
-		ret = mv_kvm_slot_ioctl(k, sp->as_id, s, s->flags, 0);
+		ret = slot_ioctl(k, sp->as_id, s, s->flags, 0);
 	if (ret)
 		return ret; /* the kernel still has it: so do we */
 	RB_REMOVE(mv_kvm_slot_tree, &sp->tree, s);
@@ -259,7 +260,7 @@ static int slot_set_flags(struct mv_kvm_space *sp, struct mv_kvm_slot *s,
 	if (!ret && log_on && !s->bitmap)
 		ret = mv_kvm_slot_alloc_bitmap(k, s);
 	if (!ret)
-		ret = mv_kvm_slot_ioctl(k, sp->as_id, s, flags, s->size);
+		ret = slot_ioctl(k, sp->as_id, s, flags, s->size);
 	if (ret)
 		return ret;
 	s->flags = flags;
@@ -296,7 +297,7 @@ static int slot_create(struct mv_kvm_space *sp, const struct mv_kvm_slot *tmpl)
 		if (ret)
 			goto err_id;
 	}
-	ret = mv_kvm_slot_ioctl(k, sp->as_id, s, s->flags, s->size);
+	ret = slot_ioctl(k, sp->as_id, s, s->flags, s->size);
 	if (ret)
 		goto err_id;
 	mv_region_ref(s->mr);
@@ -406,8 +407,8 @@ struct mv_kvm_slot mv_kvm_next_chunk(const struct mv_kvm *k,
 /* ---- the queue -------------------------------------------------------- */
 
 /* A new change of @kind at the end of the queue for the caller to fill. */
-static struct mv_kvm_change *queue_push(struct mv_kvm_space *sp,
-					enum mv_kvm_change_kind kind)
+static inline struct mv_kvm_change *queue_push(struct mv_kvm_space *sp,
+					       enum mv_kvm_change_kind kind)
 {
 	struct mv_kvm_change *c;
 
