@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internals of the KVM accelerator.  Locking: @k->lock protects the slot
- * tables, the pending-change queues and the dirty rings' harvest state;
- * listener callbacks, harvests and lookups take it.  vCPU run loops never
- * take it except to harvest a full dirty ring.
+ * tables and the dirty rings' harvest state; commit, log_sync, harvests
+ * and lookups take it.  vCPU run loops never take it except to harvest a
+ * full dirty ring.
+ *
+ * The pending-change queues and a slot's @dying and @flags_queued marks
+ * are the listener's own: only region_add/region_del/log_start/log_stop
+ * and commit touch them (mv_kvm_slots_check(), a writer-side checker,
+ * reads @nr_queue), and the memory core delivers those from one writer
+ * at a time, so the queueing callbacks take no lock.  They only read the
+ * slot tables, which change only in commit and at detach, both on the
+ * writer's side; commit takes the lock against the vCPU threads and
+ * lookups that read the tables meanwhile.
  */
 #ifndef MV_KVM_INTERNAL_H
 #define MV_KVM_INTERNAL_H

@@ -11,8 +11,9 @@
  *     (kvm_align_section); what is left is cut in max_slot_size chunks.
  *   - KVM_MEM_LOG_DIRTY_PAGES follows the range's dirty-log mask.
  *
- * region_add/region_del/log_start/log_stop only queue; commit applies
- * the queue in the order deletions, flag changes, creations -- QEMU 8's
+ * region_add/region_del/log_start/log_stop only queue, without k->lock
+ * (internal.h says why that is safe); commit applies the queue under it,
+ * in the order deletions, flag changes, creations -- QEMU 8's
  * "atomic memslot updates" ordering.  The kernel has no atomic multi-slot
  * update (kvm-memslots.md §1.3), so between a deletion and the creation
  * that replaces it a vCPU may find no slot: it takes an MMIO exit, which
@@ -614,7 +615,6 @@ static int for_each_chunk(struct mv_kvm_space *sp, const struct mv_section *sec,
 	struct mv_kvm *k = sp->k;
 	struct mv_kvm_slot t;
 	uint32_t flags;
-	int ret;
 
 	if (!section_flags(k, sec, &flags) || !section_align(k, sec, &t))
 		return 0;
@@ -622,15 +622,12 @@ static int for_each_chunk(struct mv_kvm_space *sp, const struct mv_section *sec,
 		flags = (flags & ~KVM_MEM_LOG_DIRTY_PAGES) |
 			(log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 	t.flags = flags;
-	pthread_mutex_lock(&k->lock);
-	/* One chunk, the common case: @t is it, and a failure leaves
-	 * nothing queued to take back. */
+	/* No k->lock: the queue is the listener's own (internal.h).  One
+	 * chunk, the common case: @t is it, and a failure leaves nothing
+	 * queued to take back. */
 	if (t.size <= k->max_slot_size)
-		ret = fn(sp, &t);
-	else
-		ret = for_each_cut(sp, sec, &t, fn);
-	pthread_mutex_unlock(&k->lock);
-	return ret;
+		return fn(sp, &t);
+	return for_each_cut(sp, sec, &t, fn);
 }
 
 static struct mv_kvm_space *to_space(struct mv_listener *l)
