@@ -683,6 +683,65 @@ static int copy_old(struct render_ctx *c, const struct mv_flatview *old,
 	return ret;
 }
 
+/* The place (mv_fv_pos()) of the chunk of @old holding range @i, given
+ * the place @k of the chunk holding range @i + 1. */
+static size_t chunk_before(const struct mv_flatview *old, size_t k, size_t i)
+{
+	size_t g = k / MV_VIEW_GROUP;
+
+	if (i + 1 ==
+	    old->group_first[g] + old->groups[g]->first[k % MV_VIEW_GROUP])
+		return mv_fv_pos_prev(old, k);
+	return k;
+}
+
+/*
+ * mv_render_splice() of one window [lo, hi) whose edges cut no range of
+ * @old (the common commit: a region toggled, added or removed): one
+ * search for the window's ranges, the rest kept as two runs around it.
+ * Return: 1 when the window does not qualify (nothing done: the general
+ * splice runs), else 0 or -ENOMEM.
+ */
+static int splice_one(struct render_ctx *c, const struct mv_flatview *old,
+		      u128 lo, u128 hi)
+{
+	size_t k = c->old_k, a, b, kb, n = old->nr;
+	const struct mv_flat_range *r = NULL, *prev;
+	int ret = 0;
+
+	if (!n || !lo || hi > UINT64_MAX)
+		return 1;
+	a = mv_flatview_search_near(old, 0, lo, false, &k); /* last >= lo */
+	kb = k;
+	for (b = a; b < n; b++) { /* the window's own ranges, a few */
+		r = mv_fv_cur(old, &kb, b);
+		if ((u128)r->first >= hi)
+			break;
+		if ((u128)r->first < lo || (u128)r->last >= hi || b - a == 4)
+			return 1;
+	}
+	if (a)
+		ret = keep_run(c, 0, a, 0,
+			       a < n ? chunk_before(old, k, a - 1) : k);
+	c->nr = 0;
+	if (!ret)
+		ret = render_region(c, old->root, 0, lo, hi, false, false, 0);
+	if (!ret)
+		ret = resolve(c);
+	if (ret || b == n)
+		return ret;
+	prev = last_out(c);
+	if (prev && mv_flat_range_can_merge(prev, r)) { /* rare: merged */
+		ret = emit_range(c, r);
+		if (ret || ++b == n)
+			return ret;
+		mv_fv_cur(old, &kb, b);
+	}
+	return keep_run(c, b, n - b, kb,
+			mv_fv_pos(old->nr_groups - 1,
+				  old->groups[old->nr_groups - 1]->nr - 1));
+}
+
 /*
  * Old ranges outside the windows are copied (clipped at the window edges)
  * and the windows rendered afresh; emit_range() re-merges at every seam, so
@@ -700,6 +759,12 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 	int ret = 0;
 
 	scratch_take(&c);
+	if (nr_windows == 1) {
+		ret = splice_one(&c, old, windows[0][0], windows[0][1]);
+		if (ret <= 0)
+			goto finish;
+		ret = 0;
+	}
 	for (w = 0; w < nr_windows && !ret; w++) {
 		ret = copy_old(&c, old, &i, pos, windows[w][0]);
 		c.nr = 0;
@@ -712,6 +777,7 @@ int mv_render_splice(struct mv_machine *m, const struct mv_flatview *old,
 	}
 	if (!ret)
 		ret = copy_old(&c, old, &i, pos, MV_2_64);
+finish:
 	ret = view_finish(&c, old->root, ret, out);
 	if (!ret)
 		(*out)->base_gen = old->gen;
