@@ -150,6 +150,19 @@ struct mv_view_chunk {
 	uint32_t id;
 	bool full; /* room for MV_VIEW_CHUNK ranges: reusable (below) */
 	size_t nr;
+	/*
+	 * Borrowed region references: a chunk patched from another
+	 * (view_patch.c) holds that one's ranges but for a hole, where its
+	 * own @fresh_n ranges stand from @fresh_at; while its @lender lives
+	 * it holds references for those only, the lender's standing for
+	 * the rest.  A chunk lends to one @heir at a time.  When a chunk
+	 * goes: if it borrows and lends, its heir first takes references of
+	 * its own; a heir inherits its lender's references but those of the
+	 * hole, which are dropped; a borrower drops its fresh ones only.  As
+	 * groups borrow chunk counts (struct mv_view_group).
+	 */
+	struct mv_view_chunk *lender, *heir;
+	size_t fresh_at, fresh_n;
 	struct mv_flat_range r[];
 };
 
@@ -458,6 +471,11 @@ mv_fv_cur(const struct mv_flatview *fv, size_t *k, size_t i)
  */
 struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n);
 void mv_view_chunk_seal(struct mv_view_chunk *ch);
+/* Seal @ch, filled with @from's ranges but for a hole where its own @n
+ * ranges stand from @at: it borrows the others' references from @from
+ * when @from lends to no other chunk (struct mv_view_chunk). */
+void mv_view_chunk_seal_from(struct mv_view_chunk *ch,
+			     struct mv_view_chunk *from, size_t at, size_t n);
 void mv_view_chunk_put(struct mv_machine *m, struct mv_view_chunk *ch,
 		       uint32_t id);
 /*

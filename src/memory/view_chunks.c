@@ -119,6 +119,8 @@ struct mv_view_chunk *mv_view_chunk_alloc(struct mv_machine *m, size_t n)
 	}
 	ch->id = (uint32_t)id;
 	ch->nr = n;
+	ch->lender = ch->heir = NULL;
+	ch->fresh_at = ch->fresh_n = 0;
 	return ch;
 }
 
@@ -127,12 +129,50 @@ void mv_view_chunk_seal(struct mv_view_chunk *ch)
 	ranges_ref(ch->r, ch->nr, true);
 }
 
+void mv_view_chunk_seal_from(struct mv_view_chunk *ch,
+			     struct mv_view_chunk *from, size_t at, size_t n)
+{
+	if (from->heir) { /* it lends already: references of our own */
+		mv_view_chunk_seal(ch);
+		return;
+	}
+	ranges_ref(&ch->r[at], n, true);
+	ch->lender = from;
+	from->heir = ch;
+	ch->fresh_at = at;
+	ch->fresh_n = n;
+}
+
+/* Drop the region references @ch holds (struct mv_view_chunk: loans). */
+static void chunk_refs_drop(struct mv_view_chunk *ch)
+{
+	struct mv_view_chunk *h = ch->heir;
+
+	if (h && ch->lender) { /* its heir takes what it borrowed */
+		ranges_ref(h->r, h->fresh_at, true);
+		ranges_ref(&h->r[h->fresh_at + h->fresh_n],
+			   h->nr - h->fresh_at - h->fresh_n, true);
+		h->lender = NULL;
+		ch->heir = h = NULL;
+	}
+	if (h) { /* it inherits all but the hole's */
+		h->lender = NULL;
+		ranges_ref(&ch->r[h->fresh_at], ch->nr - (h->nr - h->fresh_n),
+			   false);
+	} else if (ch->lender) {
+		ch->lender->heir = NULL;
+		ranges_ref(&ch->r[ch->fresh_at], ch->fresh_n, false);
+	} else {
+		ranges_ref(ch->r, ch->nr, false);
+	}
+}
+
 /* A chunk whose last count went: its id, references and memory. */
 static void chunk_free(struct mv_machine *m, struct mv_view_chunk *ch,
 		       uint32_t id)
 {
 	m->free_chunk_ids[m->nr_free_chunk_ids++] = id;
-	ranges_ref(ch->r, ch->nr, false);
+	chunk_refs_drop(ch);
 	chunk_mem_free(m, ch);
 }
 

@@ -121,7 +121,7 @@ static struct mv_view_chunk *patched_chunk(struct mv_machine *m,
 	memcpy(&ch->r[before], out, nr_out * sizeof(ch->r[0]));
 	memcpy(&ch->r[before + nr_out], &c->r[c->nr - after],
 	       after * sizeof(ch->r[0]));
-	mv_view_chunk_seal(ch);
+	mv_view_chunk_seal_from(ch, (struct mv_view_chunk *)c, before, nr_out);
 	return ch;
 }
 

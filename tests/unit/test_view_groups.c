@@ -51,6 +51,7 @@ struct world {
 	/* what the steps exercised: splices, views borrowing, commits that
 	 * rebuilt several groups of a view of several groups */
 	size_t splices, borrowers, wide;
+	long ram_base; /* references on @ram but the views' (0: not yet) */
 };
 
 static uint64_t rnd(struct world *w, uint64_t n)
@@ -523,8 +524,43 @@ static void check_shape(const struct mv_flatview *fv)
 	}
 }
 
+/*
+ * References the @n live views @v hold on @mr: once per range naming it
+ * in each distinct chunk, but for the ranges a chunk borrows from its
+ * lender (struct mv_view_chunk).
+ */
+static long view_refs_on(struct mv_flatview **v, size_t n,
+			 const struct mv_region *mr)
+{
+	struct mv_view_chunk **ch;
+	size_t i, k, j, nr = 0, cap = 0;
+	long refs = 0;
+
+	for (i = 0; i < n; i++)
+		for (k = 0; k < v[i]->nr_groups; k++)
+			cap += v[i]->groups[k]->nr;
+	ch = calloc(cap + 1, sizeof(*ch));
+	assert_non_null(ch);
+	for (i = 0; i < n; i++)
+		for (k = 0; k < v[i]->nr_groups; k++)
+			for (j = 0; j < v[i]->groups[k]->nr; j++)
+				ch[nr++] = v[i]->groups[k]->ch[j];
+	qsort(ch, nr, sizeof(*ch), cmp_ptr);
+	for (i = 0; i < nr; i++) {
+		if (i && ch[i] == ch[i - 1])
+			continue;
+		for (j = 0; j < ch[i]->nr; j++)
+			refs += ch[i]->r[j].mr == mr &&
+				(!ch[i]->lender ||
+				 j - ch[i]->fresh_at < ch[i]->fresh_n);
+	}
+	free(ch);
+	return refs;
+}
+
 /* The counts of every live view: the address spaces', the held ones and
- * the machine's empty view (retired ones reclaimed first). */
+ * the machine's empty view (retired ones reclaimed first); the RAM's
+ * references other than the views' never change. */
 static void expect_live_counts(struct world *w)
 {
 	struct mv_flatview *v[NR_HELD + 4];
@@ -540,6 +576,10 @@ static void expect_live_counts(struct world *w)
 	for (i = 0; i < n; i++)
 		check_shape(v[i]);
 	expect_counts(w->m, v, n);
+	if (!w->ram_base)
+		w->ram_base = w->ram->refcount - view_refs_on(v, n, w->ram);
+	assert_int_equal(w->ram->refcount - view_refs_on(v, n, w->ram),
+			 w->ram_base);
 }
 
 /* Every address space against a full render, the listeners' mirrors. */
