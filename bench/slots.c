@@ -384,7 +384,7 @@ int main(int argc, char **argv)
 			break;
 		o = json_pack("{s:I}", "n", (json_int_t)sizes[i]);
 		json_array_append_new(results, o);
-		run_one(sizes[i], quick ? 20 : sizes[i] > 4096 ? 100 : 200, o);
+		run_one(sizes[i], quick ? 20 : 1000, o);
 		if (sizes[i] == GOAL_N) {
 			double r = json_real_value(
 				json_object_get(o, "own_over_ioctl"));

@@ -13,10 +13,13 @@
  * least MV_VIEW_CHUNK / 2 (or @old has that one chunk only, and m >= 1).
  * Then the view's layout is @old's with that chunk replaced, so every
  * invariant of the general build holds: chunk sizes as said, group sizes
- * and the group count unchanged.  The chunk's group is replaced by a copy
- * naming the new chunk (a count on each other chunk); the other groups are
- * borrowed from @old when it lends to no other (struct mv_view_loan), or
- * counted.
+ * and the group count unchanged.  Nothing unchanged is counted or
+ * referenced again where it can be borrowed instead: the new chunk
+ * borrows the region references of the ranges it copies from the chunk it
+ * replaces (struct mv_view_chunk), the chunk's group is replaced by a copy
+ * that borrows the counts of its other chunks from it (struct
+ * mv_view_group), and the other groups are borrowed from @old (struct
+ * mv_view_loan); each only when the lender lends to no other, else counted.
  */
 #include <errno.h>
 #include <string.h>
@@ -104,11 +107,11 @@ static size_t seam_chunk(const struct mv_flatview *old, const struct hole *h,
 	return seam_fits(old, h, fresh, pos, cf, ce, n) ? pos : SIZE_MAX;
 }
 
-/* The seam chunk's replacement: its ranges outside the hole around the
- * fresh ones, sealed (NULL without memory). */
+/* The seam chunk @c's replacement: its ranges outside the hole around the
+ * fresh ones, sealed, borrowing from @c (NULL without memory). */
 static struct mv_view_chunk *patched_chunk(struct mv_machine *m,
-					   const struct mv_view_chunk *c,
-					   size_t cf, const struct hole *h,
+					   struct mv_view_chunk *c, size_t cf,
+					   const struct hole *h,
 					   const struct mv_flat_range *out,
 					   size_t nr_out, size_t n)
 {
@@ -121,16 +124,16 @@ static struct mv_view_chunk *patched_chunk(struct mv_machine *m,
 	memcpy(&ch->r[before], out, nr_out * sizeof(ch->r[0]));
 	memcpy(&ch->r[before + nr_out], &c->r[c->nr - after],
 	       after * sizeof(ch->r[0]));
-	mv_view_chunk_seal_from(ch, (struct mv_view_chunk *)c, before, nr_out);
+	mv_view_chunk_seal_from(ch, c, before, nr_out);
 	return ch;
 }
 
-/* A copy of @g with chunk @j replaced by @ch (@delta more ranges), a
- * count on each chunk it names (NULL without memory, @ch put). */
+/* A copy of @g with chunk @j replaced by @ch (@delta more ranges), which
+ * borrows the counts of the others from @g, or takes its own (NULL
+ * without memory, @ch put). */
 static struct mv_view_group *patched_group(struct mv_machine *m,
-					   const struct mv_view_group *g,
-					   size_t j, struct mv_view_chunk *ch,
-					   long delta)
+					   struct mv_view_group *g, size_t j,
+					   struct mv_view_chunk *ch, long delta)
 {
 	struct mv_view_group *ng = mv_view_group_alloc(m);
 	size_t i;
@@ -149,8 +152,8 @@ static struct mv_view_group *patched_group(struct mv_machine *m,
 			if (i != j)
 				m->chunk_refs[g->id[i]]++;
 	} else {
-		ng->lender = (struct mv_view_group *)g;
-		ng->lender->heir = ng;
+		ng->lender = g;
+		g->heir = ng;
 		ng->own = j;
 	}
 	ng->ch[j] = ch;
