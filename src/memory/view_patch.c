@@ -121,7 +121,8 @@ static struct mv_view_chunk *patched_chunk(struct mv_machine *m,
 	if (!ch)
 		return NULL;
 	memcpy(ch->r, c->r, before * sizeof(ch->r[0]));
-	memcpy(&ch->r[before], out, nr_out * sizeof(ch->r[0]));
+	if (nr_out) /* (@out may be NULL then) */
+		memcpy(&ch->r[before], out, nr_out * sizeof(ch->r[0]));
 	memcpy(&ch->r[before + nr_out], &c->r[c->nr - after],
 	       after * sizeof(ch->r[0]));
 	mv_view_chunk_seal_from(ch, c, before, nr_out);
