@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <urcu-bp.h>
@@ -253,12 +254,13 @@ struct mv_spare {
 	size_t size; /* bytes */
 };
 
-/* flatview.c: take the spare of @kind (NULL if none; *@size its bytes),
- * give one back (@p may be NULL), free them all (the machine's end). */
-void *mv_spare_take(struct mv_machine *m, enum mv_spare_kind kind,
-		    size_t *size);
-void mv_spare_give(struct mv_machine *m, enum mv_spare_kind kind, void *p,
-		   size_t size);
+/* Take the spare of @kind (NULL if none; *@size its bytes), give one back
+ * (@p may be NULL): inline, below struct mv_machine; view_chunks.c: free
+ * them all (the machine's end). */
+static inline void *mv_spare_take(struct mv_machine *m, enum mv_spare_kind kind,
+				  size_t *size);
+static inline void mv_spare_give(struct mv_machine *m, enum mv_spare_kind kind,
+				 void *p, size_t size);
 void mv_spare_drain(struct mv_machine *m);
 
 /*
@@ -701,6 +703,34 @@ struct mv_machine {
 	atomic_int readers_seen;
 	char readers_seen_pad1[64];
 };
+
+static inline void *mv_spare_take(struct mv_machine *m, enum mv_spare_kind kind,
+				  size_t *size)
+{
+	struct mv_spare *sp = &m->spare[kind];
+	void *p = sp->p;
+
+	*size = p ? sp->size : 0;
+	if (p) {
+		MV_UNPOISON(p, sp->size);
+		sp->p = NULL;
+	}
+	return p;
+}
+
+static inline void mv_spare_give(struct mv_machine *m, enum mv_spare_kind kind,
+				 void *p, size_t size)
+{
+	struct mv_spare *sp = &m->spare[kind];
+
+	if (p && !sp->p && !m->dead && size <= MV_SPARE_MAX) {
+		MV_POISON(p, size);
+		sp->p = p;
+		sp->size = size;
+		return;
+	}
+	free(p);
+}
 
 /*
  * struct mv_ramblock - host memory of a RAM-backed region, placed in the

@@ -308,7 +308,9 @@ static int update_pass(struct mv_as *as, const struct mv_flatview *new,
 	for (k = 0; windowed && k < new->nr_same; k++) {
 		const struct mv_view_same *r = &new->same[k];
 
-		if (io < r->old || in < r->new) {
+		/* a gap of old ranges only has nothing to add, of new ones
+		 * nothing to delete */
+		if (adding ? in < r->new : io < r->old) {
 			ret = topology_pass(as, old, io, r->old, new, in,
 					    r->new, adding, ko, log);
 			if (ret)
@@ -318,7 +320,7 @@ static int update_pass(struct mv_as *as, const struct mv_flatview *new,
 		in = r->new + r->len;
 		ko = r->end_pos;
 	}
-	if (io == old->nr && in == new->nr)
+	if (adding ? in == new->nr : io == old->nr)
 		return 0;
 	return topology_pass(as, old, io, old->nr, new, in, new->nr, adding, ko,
 			     log);

@@ -297,33 +297,6 @@ void mv_view_index_free(struct mv_machine *m, struct mv_view_group **block,
 	free(block);
 }
 
-void *mv_spare_take(struct mv_machine *m, enum mv_spare_kind kind, size_t *size)
-{
-	struct mv_spare *sp = &m->spare[kind];
-	void *p = sp->p;
-
-	*size = p ? sp->size : 0;
-	if (p) {
-		MV_UNPOISON(p, sp->size);
-		sp->p = NULL;
-	}
-	return p;
-}
-
-void mv_spare_give(struct mv_machine *m, enum mv_spare_kind kind, void *p,
-		   size_t size)
-{
-	struct mv_spare *sp = &m->spare[kind];
-
-	if (p && !sp->p && !m->dead && size <= MV_SPARE_MAX) {
-		MV_POISON(p, size);
-		sp->p = p;
-		sp->size = size;
-		return;
-	}
-	free(p);
-}
-
 void mv_spare_drain(struct mv_machine *m)
 {
 	size_t size;
