@@ -363,22 +363,75 @@ static void run_one(size_t n, unsigned reps, json_t *o)
 	free(s);
 }
 
+/*
+ * --loop N REPS [--cold]: only the toggles, at N slots, with nothing
+ * timed inside them, for a profiler (callgrind --toggle-collect=
+ * mv_region_set_enabled counts exactly the commits); --cold sweeps an
+ * 8 MiB buffer between toggles, so every commit starts on cold caches.
+ * Prints the median commit time (with the ioctl) as JSON.
+ */
+static int toggle_loop(size_t n, unsigned reps, bool cold)
+{
+	static char sweep[8 << 20];
+	struct mv_kvm_opts ko = { 0 };
+	double *v = must_alloc(reps * sizeof(*v));
+	struct world w;
+	struct mv_kvm *k;
+	unsigned r;
+	size_t i;
+
+	world_new(&w, n);
+	MUST(mv_kvm_new(&ko, &k));
+	MUST(mv_kvm_attach(k, w.as, 0));
+	for (r = 0; r < reps; r++) {
+		uint64_t t0;
+
+		for (i = 0; cold && i < sizeof(sweep); i += 64)
+			sweep[i]++;
+		t0 = now_ns();
+		MUST(mv_region_set_enabled(w.alias[n / 2], r % 2 == 1));
+		v[r] = (now_ns() - t0) / 1e3;
+	}
+	printf("{\"bench\": \"slots-loop\", \"n\": %zu, \"reps\": %u, "
+	       "\"cold\": %s, \"commit_us_median\": %g}\n",
+	       n, reps, cold ? "true" : "false", median(v, reps));
+	mv_kvm_free(k);
+	world_free(&w);
+	free(v);
+	return 0;
+}
+
+static int usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [--quick]\n       %s --loop N REPS [--cold]\n", prog,
+		prog);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 1, 16, 256, 4096, 32000 };
 	bool quick = argc == 2 && !strcmp(argv[1], "--quick");
-	json_t *results = json_array(), *o, *goal = json_null();
+	bool loop = argc >= 4 && !strcmp(argv[1], "--loop");
+	json_t *results, *o, *goal = json_null();
 	size_t i;
 
-	if (argc > 2 || (argc == 2 && !quick)) {
-		fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-		return 2;
-	}
+	if (loop ? argc > 5 || (argc == 5 && strcmp(argv[4], "--cold")) ||
+			    strtoul(argv[2], NULL, 10) < 1 ||
+			    strtoul(argv[3], NULL, 10) < 1 :
+		   argc > 2 || (argc == 2 && !quick))
+		return usage(argv[0]);
 	if (access("/dev/kvm", R_OK | W_OK)) {
 		printf("{\"bench\": \"slots\", \"skipped\": \"/dev/kvm: %s\"}\n",
 		       strerror(errno));
 		return 77;
 	}
+	if (loop)
+		return toggle_loop(strtoul(argv[2], NULL, 10),
+				   (unsigned)strtoul(argv[3], NULL, 10),
+				   argc == 5);
+	results = json_array();
 	for (i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
 		if (quick && sizes[i] > 256)
 			break;
