@@ -511,42 +511,31 @@ int mv_view_build(struct mv_machine *m, const struct mv_flatview *old,
 		  const struct mv_flat_range *out, size_t nr_out,
 		  struct mv_view_same *same, size_t nr_same,
 		  struct mv_flatview *fv);
-/* @dst[j] = @src[j] + @delta for the @n entries, four at a time (-O2
- * does not vectorise a loop of unknown length). */
-static inline void mv_shift_copy(size_t *restrict dst,
-				 const size_t *restrict src, size_t n,
-				 size_t delta)
-{
-	typedef size_t v4 __attribute__((vector_size(4 * sizeof(size_t))));
-	size_t j = 0;
-	v4 v;
-
-	for (; j + 4 <= n; j += 4) {
-		memcpy(&v, &src[j], sizeof(v));
-		v += delta;
-		memcpy(&dst[j], &v, sizeof(v));
+/*
+ * @dst[j] = @src[j] + @delta for the @n entries, a 32-byte vector at a
+ * time (-O2 does not vectorise a loop of unknown length): of size_t
+ * (mv_shift_copy) and of uint32_t (mv_shift_copy32).
+ */
+#define MV_DEFINE_SHIFT_COPY(name, type)                                      \
+	static inline void name(type *restrict dst, const type *restrict src, \
+				size_t n, type delta)                         \
+	{                                                                     \
+		typedef type vec __attribute__((vector_size(32)));            \
+		const size_t lanes = sizeof(vec) / sizeof(type);              \
+		size_t j = 0;                                                 \
+		vec v;                                                        \
+                                                                              \
+		for (; j + lanes <= n; j += lanes) {                          \
+			memcpy(&v, &src[j], sizeof(v));                       \
+			v += delta;                                           \
+			memcpy(&dst[j], &v, sizeof(v));                       \
+		}                                                             \
+		for (; j < n; j++)                                            \
+			dst[j] = src[j] + delta;                              \
 	}
-	for (; j < n; j++)
-		dst[j] = src[j] + delta;
-}
 
-/* The same for 32-bit entries, eight at a time. */
-static inline void mv_shift_copy32(uint32_t *restrict dst,
-				   const uint32_t *restrict src, size_t n,
-				   uint32_t delta)
-{
-	typedef uint32_t v8 __attribute__((vector_size(8 * sizeof(uint32_t))));
-	size_t j = 0;
-	v8 v;
-
-	for (; j + 8 <= n; j += 8) {
-		memcpy(&v, &src[j], sizeof(v));
-		v += delta;
-		memcpy(&dst[j], &v, sizeof(v));
-	}
-	for (; j < n; j++)
-		dst[j] = src[j] + delta;
-}
+MV_DEFINE_SHIFT_COPY(mv_shift_copy, size_t)
+MV_DEFINE_SHIFT_COPY(mv_shift_copy32, uint32_t)
 
 /*
  * view_patch.c: mv_view_build() for a splice that changed ranges inside
