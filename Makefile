@@ -26,14 +26,15 @@ MEMVIRT = ./$(BUILDDIR)/tools/memvirt/memvirt
 RUN_ARGS ?=
 RUN ?= $(MEMVIRT) run $(RUN_ARGS)
 
-ASAN_SETUP_OPTS = -Db_sanitize=address,undefined -Db_lundef=false
+ASAN_SETUP_OPTS = -Db_sanitize=address,undefined -Db_lundef=false -Db_lto=false
 ASAN_TEST_ENV = ASAN_OPTIONS=detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-TSAN_SETUP_OPTS = -Db_sanitize=thread -Db_lundef=false
+TSAN_SETUP_OPTS = -Db_sanitize=thread -Db_lundef=false -Db_lto=false
 TSAN_TEST_ENV = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
 	suppressions=$(CURDIR)/tests/stress/tsan.supp"
 FUZZ_SETUP_ENV = CC=clang
-FUZZ_SETUP_OPTS = -Dfuzz=true -Db_lundef=false -Db_sanitize=address,undefined
+FUZZ_SETUP_OPTS = -Dfuzz=true -Db_lundef=false -Db_sanitize=address,undefined \
+	-Db_lto=false
 
 FORMAT_DIRS = src include tools tests bench guest
 
