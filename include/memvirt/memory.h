@@ -349,7 +349,9 @@ const struct mv_flat_range *mv_flatview_lookup(const struct mv_flatview *fv,
 /**
  * mv_flatview_check() - verify a view's invariants: ranges sorted,
  * non-overlapping, non-empty, maximally merged (no adjacent pair that
- * QEMU's can_merge would join), offsets inside their region.
+ * QEMU's can_merge would join), offsets inside their region (for an
+ * address space's current view: one held across a resize of its
+ * regions still shows their old sizes).
  * @why: receives a description of the first violation (may be NULL).
  * Return: 0, or -EINVAL.
  */

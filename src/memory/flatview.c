@@ -467,9 +467,23 @@ static int check_loans(const struct mv_flatview *fv, char *why, size_t len)
 	return 0;
 }
 
+/* Whether @fv is some address space's current view: only its ranges
+ * must lie inside their regions as they are now (a view held across a
+ * resize still shows the region's old size, as QEMU's would). */
+static bool view_is_current(const struct mv_flatview *fv)
+{
+	const struct mv_as *as;
+
+	for (as = fv->machine->as_head; as; as = as->next)
+		if (as->view == fv)
+			return true;
+	return false;
+}
+
 int mv_flatview_check(const struct mv_flatview *fv, char *why, size_t len)
 {
 	const struct mv_flat_range *prev = NULL;
+	bool current = view_is_current(fv);
 	size_t i, k = 0;
 	int ret = check_chunks(fv, why, len);
 
@@ -485,7 +499,7 @@ int mv_flatview_check(const struct mv_flatview *fv, char *why, size_t len)
 			return fail(why, len, i, "last < first");
 		if (!r->mr || !r->mr->terminates || r->mr->refcount < 1)
 			return fail(why, len, i, "not a terminating region");
-		if ((u128)r->offset_in_region + span > r->mr->size)
+		if (current && (u128)r->offset_in_region + span > r->mr->size)
 			return fail(why, len, i, "extends past its region");
 		if (prev && prev->last >= r->first)
 			return fail(why, len, i, "overlaps or is unsorted");
