@@ -371,6 +371,50 @@ static bool in_cache(const void *p, void *const *cache, size_t n)
 /* A group's chunks cover its ranges in order, none empty, too big or
  * (with more than one chunk in the view) too small, none released; the
  * group holds a count on each. */
+/* A group's and a chunk's borrowing links agree both ways, and what
+ * they borrow is the lender's (struct mv_view_group, mv_view_chunk). */
+static bool group_loans_ok(const struct mv_view_group *g)
+{
+	const struct mv_view_group *l = g->lender;
+	size_t j;
+
+	if ((g->heir && g->heir->lender != g) || (l && l->heir != g))
+		return false;
+	if (!l)
+		return true;
+	if (l->nr != g->nr || g->own >= g->nr)
+		return false;
+	for (j = 0; j < g->nr; j++)
+		if (j != g->own && l->ch[j] != g->ch[j])
+			return false;
+	return true;
+}
+
+static bool chunk_loans_ok(const struct mv_view_chunk *ch)
+{
+	const struct mv_view_chunk *l = ch->lender;
+	size_t j, hole;
+
+	if ((ch->heir && ch->heir->lender != ch) || (l && l->heir != ch))
+		return false;
+	if (!l)
+		return true;
+	if (ch->fresh_at + ch->fresh_n > ch->nr || ch->nr - ch->fresh_n > l->nr)
+		return false;
+	hole = l->nr - (ch->nr - ch->fresh_n);
+	for (j = 0; j < ch->nr; j++) { /* outside the fresh ones: copies */
+		const struct mv_flat_range *a = &ch->r[j], *b;
+
+		if (j - ch->fresh_at < ch->fresh_n)
+			continue;
+		b = &l->r[j < ch->fresh_at ? j : j - ch->fresh_n + hole];
+		if (a->mr != b->mr || a->first != b->first ||
+		    a->offset_in_region != b->offset_in_region)
+			return false;
+	}
+	return true;
+}
+
 static int check_group(const struct mv_flatview *fv, size_t k, char *why,
 		       size_t len)
 {
@@ -387,6 +431,8 @@ static int check_group(const struct mv_flatview *fv, size_t k, char *why,
 	if (g->first[0] || fv->group_first[k + 1] - at != g->first[g->nr] ||
 	    fv->group_addr[k] != g->addr[0])
 		return fail(why, len, at, "group disagrees with the index");
+	if (!group_loans_ok(g))
+		return fail(why, len, at, "group's loan links broken");
 	for (j = 0; j < g->nr; j++) {
 		const struct mv_view_chunk *ch = g->ch[j];
 
@@ -407,6 +453,8 @@ static int check_group(const struct mv_flatview *fv, size_t k, char *why,
 		if (g->id[j] != ch->id || ch->id >= m->nr_chunk_ids ||
 		    m->chunk_refs[ch->id] < 1)
 			return fail(why, len, at, "chunk without references");
+		if (!chunk_loans_ok(ch))
+			return fail(why, len, at, "chunk's loan links broken");
 	}
 	return 0;
 }
