@@ -14,7 +14,9 @@
  *  - at the end, ranges or chunks too few take in the chunk or group
  *    before them.
  * So a splice touching one window rebuilds the one or two groups and the
- * one or two chunks at each seam and copies the short group index.
+ * one or two chunks at each seam and copies the short group index.  A
+ * change inside one chunk does not come here: mv_view_patch()
+ * (view_patch.c) replaces that chunk and its group first.
  */
 #include <errno.h>
 #include <stdlib.h>

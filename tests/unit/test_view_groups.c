@@ -805,6 +805,39 @@ static void test_groups_listener_rollback(void **state)
 	world_free(&w);
 }
 
+/* Empty the machine's caches and spares, so a commit allocates its
+ * view's memory (and each allocation can fail). */
+static void empty_caches(struct world *w)
+{
+	mv_machine_reclaim(w->m);
+	mv_view_chunk_cache_drain(w->m);
+	mv_spare_drain(w->m);
+}
+
+/*
+ * Commit the running transaction with allocation @n failing: -ENOMEM or
+ * 0, every count balanced either way; after a failure the change, still
+ * pending, goes through on a second commit.  Returns the first commit's.
+ */
+static int commit_failing_at(struct world *w, long n)
+{
+	int ret;
+
+	mv_machine_fail_alloc_after(w->m, n);
+	ret = mv_txn_commit(w->m);
+	mv_machine_fail_alloc_after(w->m, -1);
+	expect_live_counts(w);
+	return ret;
+}
+
+/* The second commit of a change whose first one failed. */
+static void commit_again(struct world *w, int ret)
+{
+	assert_int_equal(ret, -ENOMEM);
+	mv_txn_begin(w->m);
+	assert_int_equal(mv_txn_commit(w->m), 0);
+}
+
 /*
  * Allocation failures at every point (the first 140: a commit allocates
  * 40 to 130 times) of a commit that splices across several groups (the
@@ -828,9 +861,7 @@ static void test_groups_alloc_failures(void **state)
 
 		n = i < 160 ? i / 2 : (i - 160) / 2 + 40; /* covers on, off */
 		hold_or_release(&w);
-		mv_machine_reclaim(w.m);
-		mv_view_chunk_cache_drain(w.m);
-		mv_spare_drain(w.m);
+		empty_caches(&w);
 		mv_txn_begin(w.m);
 		for (k = 0; k < nr_cover; k++) /* covers: wide windows */
 			assert_int_equal(
@@ -841,15 +872,10 @@ static void test_groups_alloc_failures(void **state)
 		assert_int_equal(mv_region_set_enabled(w.alias[n % w.nr_alias],
 						       false),
 				 0);
-		mv_machine_fail_alloc_after(w.m, n);
-		ret = mv_txn_commit(w.m);
-		mv_machine_fail_alloc_after(w.m, -1);
-		expect_live_counts(&w);
+		ret = commit_failing_at(&w, n);
 		if (ret) {
-			assert_int_equal(ret, -ENOMEM);
 			failures++;
-			mv_txn_begin(w.m);
-			assert_int_equal(mv_txn_commit(w.m), 0);
+			commit_again(&w, ret);
 		}
 		check_world(&w);
 		expect_live_counts(&w);
@@ -1046,23 +1072,16 @@ static void test_groups_patch(void **state)
 		struct mv_region *a = w.alias[w.nr_alias - 100 + n];
 
 		hold_or_release(&w);
-		mv_machine_reclaim(w.m);
-		mv_view_chunk_cache_drain(w.m);
-		mv_spare_drain(w.m);
+		empty_caches(&w);
 		old = w.as->view;
 		before = patched(&w);
 		mv_txn_begin(w.m);
 		assert_int_equal(mv_region_set_enabled(a, false), 0);
-		mv_machine_fail_alloc_after(w.m, n);
-		ret = mv_txn_commit(w.m);
-		mv_machine_fail_alloc_after(w.m, -1);
-		expect_live_counts(&w);
+		ret = commit_failing_at(&w, n);
 		if (ret) { /* the old view stays, the change pending */
-			assert_int_equal(ret, -ENOMEM);
 			assert_ptr_equal(w.as->view, old);
 			failures++;
-			mv_txn_begin(w.m);
-			assert_int_equal(mv_txn_commit(w.m), 0);
+			commit_again(&w, ret);
 		}
 		assert_true(patched(&w) > before);
 		check_world(&w);
